@@ -1,0 +1,26 @@
+"""digan_tf: DIGAN, the INR video GAN of ICLR 2022, in Keras 3 / TensorFlow.
+
+Importing the package turns on TensorFlow's oneDNN kernels (unless
+TF_ENABLE_ONEDNN_OPTS is already set): TensorFlow leaves them off on
+non-Intel CPUs, where they double float32 matmul throughput. It takes effect
+only if TensorFlow has not been imported yet.
+"""
+
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+from digan_tf import official  # noqa: E402
+from digan_tf.models.generator import Generator  # noqa: E402
+from digan_tf.models.image_discriminator import ImageDiscriminator  # noqa: E402,E501
+from digan_tf.models.motion_discriminator import MotionDiscriminator  # noqa: E402,E501
+from digan_tf.models.residual_discriminator import ResidualDiscriminator  # noqa: E402,E501
+
+__all__ = [
+    "Generator",
+    "ImageDiscriminator",
+    "MotionDiscriminator",
+    "ResidualDiscriminator",
+    "official",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Keras layers of the DIGAN networks, one per module."""

@@ -1,0 +1,83 @@
+"""Residual down-sampling block of the StyleGAN2 discriminator."""
+
+import math
+
+import keras
+
+from digan_tf import validation
+from digan_tf.layers.equalized_conv2d import EqualizedConv2D
+
+
+@keras.saving.register_keras_serializable(package="digan_tf")
+class DiscriminatorBlock(keras.layers.Layer):
+    """`(skip(x) + conv1(conv0(x))) * sqrt(0.5)` at half the resolution.
+
+    The first block (`from_rgb=True`) first lifts the input channels with a
+    1x1 lrelu convolution. conv0 is a 3x3 lrelu conv, conv1 a 3x3 lrelu conv
+    with 2x down-sampling, skip a 1x1 linear conv with 2x down-sampling and
+    no bias; the sqrt(0.5) is folded into the gains of conv1 and skip (spec
+    sections 3 and 7).
+
+    Args:
+        tmp_channels: int, channels of the block's input and conv0.
+        out_channels: int, channels after down-sampling.
+        from_rgb: bool, whether the block reads the network input.
+
+    References:
+        StyleGAN2 (Karras et al. 2020), figure 7 (residual D).
+    """
+
+    def __init__(self, tmp_channels, out_channels, from_rgb=False, **kwargs):
+        super().__init__(**kwargs)
+        self.tmp_channels = validation.check_int(
+            "tmp_channels", tmp_channels, 1
+        )
+        self.out_channels = validation.check_int(
+            "out_channels", out_channels, 1
+        )
+        self.from_rgb = bool(from_rgb)
+        self.fromrgb = None
+        if self.from_rgb:
+            self.fromrgb = EqualizedConv2D(
+                self.tmp_channels, 1, activation="lrelu", name="fromrgb",
+                dtype=self.dtype_policy,
+            )
+        self.conv0 = EqualizedConv2D(
+            self.tmp_channels, 3, activation="lrelu", name="conv0",
+            dtype=self.dtype_policy,
+        )
+        self.conv1 = EqualizedConv2D(
+            self.out_channels, 3, activation="lrelu", down=2,
+            gain=math.sqrt(0.5), name="conv1", dtype=self.dtype_policy,
+        )
+        self.skip = EqualizedConv2D(
+            self.out_channels, 1, down=2, use_bias=False,
+            gain=math.sqrt(0.5), name="skip", dtype=self.dtype_policy,
+        )
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        if self.fromrgb is not None:
+            self.fromrgb.build(shape)
+            shape = self.fromrgb.compute_output_shape(shape)
+        self.conv0.build(shape)
+        self.skip.build(shape)
+        self.conv1.build(self.conv0.compute_output_shape(shape))
+
+    def call(self, x):
+        if self.fromrgb is not None:
+            x = self.fromrgb(x)
+        return self.skip(x) + self.conv1(self.conv0(x))
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width = input_shape[:3]
+        return (batch, height // 2, width // 2, self.out_channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            tmp_channels=self.tmp_channels,
+            out_channels=self.out_channels,
+            from_rgb=self.from_rgb,
+        )
+        return config

@@ -1,0 +1,112 @@
+"""2-D convolution with equalized learning rate and optional 2x
+down-sampling, as in the StyleGAN2 residual discriminator."""
+
+import math
+
+import keras
+from keras import ops
+
+from digan_tf import ops as digan_ops
+from digan_tf import validation
+from digan_tf.layers.equalized_dense import ACTIVATIONS
+
+
+@keras.saving.register_keras_serializable(package="digan_tf")
+class EqualizedConv2D(keras.layers.Layer):
+    """Square convolution (a correlation, NHWC) scaled by 1/sqrt(fan_in).
+
+    With `down=2` the input is low-pass filtered with the normalized
+    [1, 3, 3, 1] kernel before striding (spec section 7): a 3x3 kernel pads 2
+    pixels, filters, then convolves with stride 2; a 1x1 kernel pads 1 pixel,
+    filters keeping every second pixel, then convolves.
+
+    Args:
+        filters: int, output channels.
+        kernel_size: int, 1 or 3.
+        activation: "linear" or "lrelu".
+        down: int, 1 or 2.
+        use_bias: bool. Defaults to True.
+        gain: float, extra output gain (sqrt(0.5) on residual branches).
+
+    References:
+        Karras et al., "Analyzing and Improving the Image Quality of
+        StyleGAN" (StyleGAN2), the residual discriminator of figure 7.
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        activation="linear",
+        down=1,
+        use_bias=True,
+        gain=1.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = validation.check_int("filters", filters, 1)
+        self.kernel_size = validation.check_int("kernel_size", kernel_size, 1)
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"`activation` must be one of {ACTIVATIONS}; got "
+                f"{activation!r}."
+            )
+        self.activation = activation
+        if down not in (1, 2):
+            raise ValueError(f"`down` must be 1 or 2; got {down!r}.")
+        self.down = down
+        self.use_bias = bool(use_bias)
+        self.gain = float(gain)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.kernel_size, self.kernel_size, in_channels,
+                   self.filters),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.filters,), initializer="zeros"
+            )
+        self.weight_gain = 1.0 / math.sqrt(
+            in_channels * self.kernel_size * self.kernel_size
+        )
+
+    def call(self, inputs):
+        kernel = self.kernel * self.weight_gain
+        x = inputs
+        if self.down == 2 and self.kernel_size == 1:
+            x = digan_ops.blur(x, padding=1, stride=2)
+            x = ops.conv(x, kernel, padding="valid")
+        elif self.down == 2:
+            x = digan_ops.blur(x, padding=2)
+            x = ops.conv(x, kernel, strides=2, padding="valid")
+        else:
+            pad = self.kernel_size // 2
+            if pad:
+                x = ops.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+            x = ops.conv(x, kernel, padding="valid")
+        if self.bias is not None:
+            x = x + self.bias
+        if self.activation == "lrelu":
+            return digan_ops.lrelu(x, gain=self.gain)
+        return x * self.gain if self.gain != 1.0 else x
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width = input_shape[:3]
+        return (batch, height // self.down, width // self.down, self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            activation=self.activation,
+            down=self.down,
+            use_bias=self.use_bias,
+            gain=self.gain,
+        )
+        return config

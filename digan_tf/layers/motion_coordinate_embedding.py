@@ -1,0 +1,175 @@
+"""Fourier coordinate embedding whose phases move with time (DIGAN's
+motion-aware INR input)."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from digan_tf import validation
+from digan_tf.layers.equalized_dense import EqualizedDense
+
+
+def coordinate_grid(size):
+    """Raw (x, y) coordinates of a size x size grid, [size * size, 2].
+
+    x along columns is arange(size) / size * 2 - 1; y along rows is the same
+    sequence reversed, so row 0 (the top) holds the largest y (spec 7).
+    """
+    u = np.arange(size, dtype=np.float32) / size * 2.0 - 1.0
+    x = np.tile(u[None, :], (size, 1))
+    y = np.tile(u[::-1, None], (1, size))
+    return np.stack([x, y], axis=-1).reshape(size * size, 2)
+
+
+def project_embedding(basis, phase_shift, weight):
+    """Multiplies the per-frame embedding by a per-video weight.
+
+    The embedding of frame t is `[sin(S + m_t), cos(S + m_t)]`, where `S`
+    (per video and pixel) and `m_t` (per video and frame) are the two
+    outputs of `MotionCoordinateEmbedding`. Since
+    `sin(S + m) = sin S cos m + cos S sin m` (and likewise for cos), the
+    phase shift is folded into a per-frame copy of the weight instead of
+    evaluating sin and cos for every pixel of every frame:
+    `E_t @ [Ws; Wc] = sin S @ (cos m Ws - sin m Wc) + cos S @ (sin m Ws +
+    cos m Wc)`, with `cos m` scaling the rows of `Ws` and `Wc`.
+
+    Args:
+        basis: [B, H, W, 2F], `[sin S, cos S]`.
+        phase_shift: [B, T, F], `m_t`.
+        weight: [B, 2F, C], rows for the sin channels then the cos channels.
+
+    Returns:
+        [B, H, W, T, C].
+    """
+    num_frequencies = phase_shift.shape[-1]
+    channels = weight.shape[-1]
+    cos_m = ops.expand_dims(ops.cos(phase_shift), -1)  # [B, T, F, 1]
+    sin_m = ops.expand_dims(ops.sin(phase_shift), -1)
+    w_sin = ops.expand_dims(weight[:, :num_frequencies], 1)  # [B, 1, F, C]
+    w_cos = ops.expand_dims(weight[:, num_frequencies:], 1)
+    per_frame = ops.concatenate(
+        [cos_m * w_sin - sin_m * w_cos, sin_m * w_sin + cos_m * w_cos],
+        axis=2,
+    )  # [B, T, 2F, C]
+    frames = ops.shape(phase_shift)[1]
+    per_frame = ops.reshape(
+        ops.transpose(per_frame, (0, 2, 1, 3)),
+        (-1, 2 * num_frequencies, frames * channels),
+    )  # [B, 2F, T * C]
+    shape = ops.shape(basis)
+    flat = ops.reshape(basis, (shape[0], -1, 2 * num_frequencies))
+    y = ops.matmul(flat, per_frame)  # [B, H * W, T * C]
+    return ops.reshape(y, (shape[0], shape[1], shape[2], frames, channels))
+
+
+@keras.saving.register_keras_serializable(package="digan_tf")
+class MotionCoordinateEmbedding(keras.layers.Layer):
+    """Predicts Fourier features of the pixel grid and their motion.
+
+    From the style `w`: frequencies `F` [num_frequencies, 2] (scaled by
+    `fourier_scale`) and phases `p`, giving per-pixel angles
+    `S = F @ (x, y) + p`. From `w`, the motion code `z_motion` and the
+    timestamps `t`: a phase shift
+    `m_t = mlp(leaky_relu(affine([w, z_motion]) * t * motion_sigma, 0.01))`.
+    The embedding of frame t is `[sin(S + m_t), cos(S + m_t)]`: time moves
+    the phases smoothly and at low frequency (spec section 2).
+
+    Call `layer(w, z_motion, timestamps)` with `w` [B, w_dim], `z_motion`
+    [B, motion_dim] and `timestamps` [B, T]; returns `(basis, phase_shift)`
+    with `basis = [sin S, cos S]` [B, R, R, 2 * num_frequencies] and
+    `phase_shift` [B, T, num_frequencies]; `project_embedding` applies a
+    weight to the embedding they define.
+
+    Args:
+        resolution: int, grid size R.
+        num_frequencies: int, Fourier features (128 in the paper).
+        motion_sigma: float, time scale of the motion (0.25).
+        fourier_scale: float, frequency scale (sqrt(10)).
+
+    References:
+        DIGAN (arXiv 2202.10571), section 3.1, equation (3).
+    """
+
+    def __init__(
+        self,
+        resolution,
+        num_frequencies=128,
+        motion_sigma=0.25,
+        fourier_scale=math.sqrt(10.0),
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.resolution = validation.check_int("resolution", resolution, 1)
+        self.num_frequencies = validation.check_int(
+            "num_frequencies", num_frequencies, 1
+        )
+        self.motion_sigma = validation.check_float(
+            "motion_sigma", motion_sigma, exclusive_minimum=0.0
+        )
+        self.fourier_scale = validation.check_float(
+            "fourier_scale", fourier_scale, exclusive_minimum=0.0
+        )
+        self.grid = coordinate_grid(self.resolution)
+
+    def build(self, w_shape, z_motion_shape, timestamps_shape):
+        f = self.num_frequencies
+        self.xy_affine = EqualizedDense(
+            3 * f, name="xy_affine", dtype=self.dtype_policy
+        )
+        self.xy_affine.build(w_shape)
+        self.motion_affine = EqualizedDense(
+            f, name="motion_affine", dtype=self.dtype_policy
+        )
+        self.motion_affine.build((None, w_shape[-1] + z_motion_shape[-1]))
+        self.motion_mlp_0 = EqualizedDense(
+            f, activation="lrelu", name="motion_mlp_0",
+            dtype=self.dtype_policy,
+        )
+        self.motion_mlp_0.build((None, f))
+        self.motion_mlp_1 = EqualizedDense(
+            f, name="motion_mlp_1", dtype=self.dtype_policy
+        )
+        self.motion_mlp_1.build((None, f))
+
+    def call(self, w, z_motion, timestamps):
+        f = self.num_frequencies
+        xy = self.xy_affine(w)  # [B, 3F]
+        frequencies = ops.reshape(xy[:, : 2 * f], (-1, f, 2))
+        frequencies = frequencies * self.fourier_scale
+        phases = xy[:, 2 * f:]  # [B, F]
+        grid = ops.convert_to_tensor(self.grid, dtype=w.dtype)
+        angles = ops.einsum("pc,bfc->bpf", grid, frequencies)
+        angles = angles + ops.expand_dims(phases, 1)  # [B, R * R, F]
+        basis = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+        basis = ops.reshape(
+            basis, (-1, self.resolution, self.resolution, 2 * f)
+        )
+
+        motion = self.motion_affine(ops.concatenate([w, z_motion], axis=-1))
+        motion = ops.expand_dims(motion, 1) * ops.expand_dims(
+            ops.cast(timestamps, motion.dtype), -1
+        )  # [B, T, F]
+        # PyTorch's default leaky ReLU (slope 0.01, no gain), unlike lrelu.
+        motion = ops.leaky_relu(motion * self.motion_sigma, 0.01)
+        phase_shift = self.motion_mlp_1(self.motion_mlp_0(motion))
+        return basis, phase_shift
+
+    def compute_output_shape(self, w_shape, z_motion_shape, timestamps_shape):
+        f = self.num_frequencies
+        batch = w_shape[0]
+        return (
+            (batch, self.resolution, self.resolution, 2 * f),
+            (batch, timestamps_shape[1], f),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            resolution=self.resolution,
+            num_frequencies=self.num_frequencies,
+            motion_sigma=self.motion_sigma,
+            fourier_scale=self.fourier_scale,
+        )
+        return config

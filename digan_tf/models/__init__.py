@@ -1,0 +1,1 @@
+"""DIGAN's networks as Keras models."""

@@ -1,0 +1,65 @@
+"""Small numeric building blocks shared by the DIGAN networks.
+
+All tensors are channels-last. Gains follow StyleGAN2 (spec sections 2, 3, 7):
+`lrelu` is a leaky ReLU with slope 0.2 followed by a gain of sqrt(2).
+"""
+
+import math
+
+from keras import ops
+
+SQRT2 = math.sqrt(2.0)
+
+# Normalized separable [1, 3, 3, 1] low-pass filter used before every
+# discriminator down-sampling (its 2-D outer product sums to 1).
+_BLUR_TAPS = (1.0 / 8.0, 3.0 / 8.0, 3.0 / 8.0, 1.0 / 8.0)
+
+
+def lrelu(x, gain=1.0):
+    """Leaky ReLU (slope 0.2) times sqrt(2) * `gain`."""
+    return ops.leaky_relu(x, negative_slope=0.2) * (SQRT2 * gain)
+
+
+def normalize_2nd_moment(x, eps=1e-8):
+    """Scales each row of `x` [B, C] to unit mean square."""
+    return x * ops.rsqrt(ops.mean(ops.square(x), axis=1, keepdims=True) + eps)
+
+
+def upsample_nearest_2x(x):
+    """Repeats every pixel of `x` [B, H, W, ...] 2x2."""
+    shape = ops.shape(x)
+    batch, height, width = shape[0], shape[1], shape[2]
+    rest = tuple(x.shape[3:])
+    x = ops.expand_dims(ops.expand_dims(x, 2), 4)  # [B, H, 1, W, 1, ...]
+    x = ops.broadcast_to(x, (batch, height, 2, width, 2) + rest)
+    return ops.reshape(x, (batch, height * 2, width * 2) + rest)
+
+
+def _blur_axis(x, axis, stride):
+    """Correlates `x` with the 4-tap filter along `axis` ('valid' window)."""
+    span = (x.shape[axis] - 4) // stride * stride + 1
+    total = None
+    for tap, weight in enumerate(_BLUR_TAPS):
+        index = [slice(None)] * len(x.shape)
+        index[axis] = slice(tap, tap + span, stride)
+        window = x[tuple(index)] * weight
+        total = window if total is None else total + window
+    return total
+
+
+def blur(x, padding, stride=1):
+    """Pads `x` [B, H, W, C] by `padding` pixels and applies the 4x4 low-pass
+    filter outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64, keeping every `stride`-th
+    output pixel (upfirdn2d with down=stride, as in spec section 7)."""
+    x = ops.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
+    x = _blur_axis(x, 1, stride)
+    return _blur_axis(x, 2, stride)
+
+
+def matmul_per_video(x, weight):
+    """Applies a per-video weight [B, C_in, C_out] to every position of
+    `x` [B, ..., C_in] (all frames and pixels of video b share weight b)."""
+    shape = ops.shape(x)
+    flat = ops.reshape(x, (shape[0], -1, x.shape[-1]))
+    y = ops.matmul(flat, weight)
+    return ops.reshape(y, tuple(shape[:-1]) + (weight.shape[-1],))
