@@ -154,7 +154,9 @@ def _require(arrays, key, path):
 
 def _infer_fmaps(channels, path, network):
     """`fmaps` and `channel_max` reproducing the channel count per
-    resolution `channels` {resolution: count}."""
+    resolution `channels` {resolution: count}. Where every resolution is at
+    the cap, any larger `fmaps` builds the same network: the smallest is
+    returned."""
     channel_max = max(channels.values())
     below_max = [r for r in sorted(channels) if channels[r] < channel_max]
     if below_max:

@@ -1,0 +1,132 @@
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from digan_tf import ops as digan_ops
+from digan_tf.layers.discriminator_block import DiscriminatorBlock
+from digan_tf.layers.discriminator_epilogue import DiscriminatorEpilogue
+from digan_tf.layers.equalized_conv2d import EqualizedConv2D
+from digan_tf.layers.equalized_dense import EqualizedDense
+from digan_tf.layers.fmm_layer import FMMLayer
+from digan_tf.layers.mapping_network import MappingNetwork
+from digan_tf.layers.motion_coordinate_embedding import (
+    MotionCoordinateEmbedding,
+)
+from digan_tf.layers.motion_coordinate_embedding import coordinate_grid
+from digan_tf.layers.motion_coordinate_embedding import project_embedding
+from digan_tf.layers.synthesis_block import SynthesisBlock
+from digan_tf.layers.to_rgb import ToRGB
+from tests import testing
+
+RNG = np.random.default_rng(0)
+
+
+def _normal(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("lr_multiplier", [1.0, 0.01])
+def test_equalized_dense_keeps_unit_variance(lr_multiplier):
+    layer = EqualizedDense(512, lr_multiplier=lr_multiplier)
+    y = layer(_normal(256, 512)).numpy()
+    assert y.std() == pytest.approx(1.0, abs=0.05)
+
+
+def test_equalized_conv_keeps_unit_variance():
+    y = EqualizedConv2D(256, 3)(_normal(4, 16, 16, 128)).numpy()
+    assert y[:, 1:-1, 1:-1].std() == pytest.approx(1.0, abs=0.05)
+
+
+def test_lrelu_has_slope_and_gain():
+    x = np.array([-1.0, 2.0], np.float32)
+    np.testing.assert_allclose(
+        digan_ops.lrelu(x).numpy(), [-0.2 * math.sqrt(2), 2 * math.sqrt(2)],
+        rtol=1e-6,
+    )
+
+
+def test_blur_down_sampling_matches_direct_convolution():
+    x = _normal(1, 8, 8, 2)
+    kernel = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0
+    padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
+    expected = np.zeros((1, 4, 4, 2), np.float32)
+    for i in range(4):
+        for j in range(4):
+            window = padded[0, 2 * i: 2 * i + 4, 2 * j: 2 * j + 4]
+            expected[0, i, j] = np.tensordot(kernel, window, axes=2)
+    got = digan_ops.blur(x, padding=1, stride=2).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_coordinate_grid_orientation():
+    grid = coordinate_grid(4).reshape(4, 4, 2)
+    np.testing.assert_allclose(grid[0, :, 0], [-1.0, -0.5, 0.0, 0.5])
+    np.testing.assert_allclose(grid[:, 0, 1], [0.5, 0.0, -0.5, -1.0])
+
+
+def test_fmm_weights_are_demodulated():
+    layer = FMMLayer(6, rank=3)
+    layer.build((None, 5), (None, 4))
+    weight = layer.modulated_weight(_normal(2, 4)).numpy()
+    np.testing.assert_allclose(
+        np.linalg.norm(weight, axis=1), np.ones((2, 6)), rtol=1e-5
+    )
+
+
+def test_projected_embedding_equals_explicit_sin_cos():
+    embedding = MotionCoordinateEmbedding(8, num_frequencies=4)
+    embedding.build((None, 6), (None, 5), (None, 3))
+    w, z_motion, t = _normal(2, 6), _normal(2, 5), np.abs(_normal(2, 3))
+    basis, shift = embedding(w, z_motion, t)
+    weight = _normal(2, 8, 7)
+    got = project_embedding(basis, shift, weight).numpy()  # [B, H, W, T, C]
+    angles = np.arctan2(basis[..., :4], basis[..., 4:])  # S mod 2 pi
+    phased = angles[:, :, :, None, :] + shift.numpy()[:, None, None]
+    explicit = np.concatenate([np.sin(phased), np.cos(phased)], -1)
+    expected = np.einsum("bhwtk,bkc->bhwtc", explicit, weight)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_mapping_network_rejects_no_inputs():
+    with pytest.raises(ValueError, match="z_dim.*num_classes"):
+        MappingNetwork(z_dim=0, w_dim=8, num_classes=0)
+
+
+def _built(layer, *shapes):
+    layer.build(*shapes)
+    return layer
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: EqualizedDense(4, lr_multiplier=0.5, activation="lrelu"),
+        lambda: EqualizedConv2D(4, 3, down=2, gain=0.5, use_bias=False),
+        lambda: FMMLayer(4, rank=2),
+        lambda: ToRGB(channels=3),
+        lambda: MotionCoordinateEmbedding(16, num_frequencies=4,
+                                          motion_sigma=0.5),
+        lambda: MappingNetwork(z_dim=4, w_dim=8, num_layers=3, num_classes=2,
+                               w_avg_beta=None),
+        lambda: SynthesisBlock(64, 8, in_channels=8, num_extra_layers=1,
+                               num_frequencies=4, w_dim=8, motion_dim=8),
+        lambda: DiscriminatorBlock(8, 16, from_rgb=True),
+        lambda: DiscriminatorEpilogue(8, output_dim=3, mbstd_group_size=2),
+    ],
+)
+def test_layer_config_round_trip(make):
+    testing.assert_config_round_trip(make())
+
+
+def test_layers_run_under_xla():
+    block = SynthesisBlock(64, 8, in_channels=8, num_frequencies=4,
+                           w_dim=8, motion_dim=8)
+    x, img = _normal(2, 32, 32, 3, 8), _normal(2, 32, 32, 3, 3)
+    args = (x, img, _normal(2, 8), _normal(2, 8), np.abs(_normal(2, 3)))
+    eager = block(*args)
+    xla = tf.function(block, jit_compile=True)(*args)
+    for a, b in zip(eager, xla):
+        assert a.shape == (2, 64, 64, 3, a.shape[-1])
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
