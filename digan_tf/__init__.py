@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from digan_tf import official  # noqa: E402
+from digan_tf import sampling  # noqa: E402
 from digan_tf.models.generator import Generator  # noqa: E402
 from digan_tf.models.image_discriminator import ImageDiscriminator  # noqa: E402,E501
 from digan_tf.models.motion_discriminator import MotionDiscriminator  # noqa: E402,E501

@@ -17,6 +17,8 @@ import os
 
 import numpy as np
 
+from digan_tf import atomic_files
+
 from digan_tf.models.generator import Generator
 from digan_tf.models.image_discriminator import ImageDiscriminator
 from digan_tf.models.motion_discriminator import MotionDiscriminator
@@ -327,3 +329,20 @@ def save(path, generator, image_discriminator, motion_discriminator):
         )
     }
     np.savez(path, **arrays)
+
+
+def import_to_keras(npz_path, output, discriminators=True, **load_kwargs):
+    """`load(npz_path)`, then the generator to `output` (.keras) and the
+    discriminators to `<output stem>.{image,motion}_discriminator.keras`.
+    Returns the paths written."""
+    if not os.path.exists(npz_path):
+        raise FileNotFoundError(f"--npz: no such file '{npz_path}'.")
+    generator, image_d, motion_d = load(npz_path, **load_kwargs)
+    stem = output[: -len(".keras")]
+    outputs = [(generator, output)]
+    if discriminators:
+        outputs += [(image_d, f"{stem}.image_discriminator.keras"),
+                    (motion_d, f"{stem}.motion_discriminator.keras")]
+    for model, path in outputs:
+        atomic_files.save_model(model, path)
+    return [path for _, path in outputs]

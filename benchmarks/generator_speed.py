@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Generator throughput against this machine's float32 matmul peak.
+
+Renders one 16-frame 128x128 video at the paper config (R=128, fmaps=1)
+eagerly, as a tf.function and with XLA, and prints frames/s and the fraction
+of the measured matmul peak that is, counting the spec's 19.8 GFLOP per frame
+(spec section 2). Prints figures; asserts nothing.
+
+  python benchmarks/generator_speed.py [--frames=16] [--repeats=5]
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+GFLOP_PER_FRAME = 19.8  # spec section 2, multiply-add = 2 FLOP
+
+
+def median_seconds(fn, repeats):
+    fn()  # warm-up (tracing, compilation)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak_gflops(size=4096, repeats=5):
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    product = tf.function(lambda: tf.matmul(a, b))
+    seconds = median_seconds(lambda: product().numpy(), repeats)
+    return 2 * size**3 / seconds / 1e9
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    peak = matmul_peak_gflops()
+    print(f"float32 matmul peak (4096^3 tf.matmul): {peak:.0f} GFLOP/s; "
+          f"oneDNN={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
+          f"{os.cpu_count()} cores")
+    tf.keras.utils.set_random_seed(0)
+    generator = digan_tf.Generator()
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((args.batch, 512)).astype(np.float32)
+    z_motion = rng.standard_normal((args.batch, 512)).astype(np.float32)
+    t = np.tile(digan_tf.sampling.clip_timestamps(args.frames),
+                (args.batch, 1))
+    frames = args.batch * args.frames
+    modes = {
+        "eager": generator,
+        "tf.function": tf.function(generator),
+        "tf.function+XLA": tf.function(generator, jit_compile=True),
+    }
+    print(f"paper config, {args.batch} x {args.frames} frames of 128x128:")
+    for name, fn in modes.items():
+        seconds = median_seconds(
+            lambda fn=fn: fn(z, z_motion, t).numpy(), args.repeats
+        )
+        rate = frames / seconds
+        print(f"  {name:16s} {seconds:7.3f} s  {rate:6.2f} frames/s  "
+              f"{rate * GFLOP_PER_FRAME / peak:6.1%} of peak")
+
+
+if __name__ == "__main__":
+    main()
