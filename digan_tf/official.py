@@ -26,36 +26,30 @@ from digan_tf.models.motion_discriminator import MotionDiscriminator
 _RESAMPLE_FILTER = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0
 
 
-def _to_ours(layout, array):
-    if layout == "dense":
-        return array.T
-    if layout == "conv":
-        return array.transpose(2, 3, 1, 0)
-    if layout == "dense_from_4x4":
-        out, features = array.shape
-        channels = features // 16
-        return (
-            array.reshape(out, channels, 4, 4)
-            .transpose(2, 3, 1, 0)
-            .reshape(features, out)
-        )
-    return array
+def _dense_from_4x4_to_ours(array):
+    out, features = array.shape
+    channels = features // 16
+    return (array.reshape(out, channels, 4, 4).transpose(2, 3, 1, 0)
+            .reshape(features, out))
 
 
-def _to_torch(layout, array):
-    if layout == "dense":
-        return array.T
-    if layout == "conv":
-        return array.transpose(3, 2, 0, 1)
-    if layout == "dense_from_4x4":
-        features, out = array.shape
-        channels = features // 16
-        return (
-            array.reshape(4, 4, channels, out)
-            .transpose(3, 2, 0, 1)
-            .reshape(out, features)
-        )
-    return array
+def _dense_from_4x4_to_torch(array):
+    features, out = array.shape
+    channels = features // 16
+    return (array.reshape(4, 4, channels, out).transpose(3, 2, 0, 1)
+            .reshape(out, features))
+
+
+# layout: (PyTorch -> ours, ours -> PyTorch)
+_LAYOUTS = {
+    "vector": (np.asarray, np.asarray),
+    "dense": (np.transpose, np.transpose),
+    "conv": (lambda a: a.transpose(2, 3, 1, 0),
+             lambda a: a.transpose(3, 2, 0, 1)),
+    # 1x1 conv weights of the generator: [out, in, 1, 1] <-> [in, out].
+    "dense_1x1": (lambda a: a[:, :, 0, 0].T, lambda a: a.T[:, :, None, None]),
+    "dense_from_4x4": (_dense_from_4x4_to_ours, _dense_from_4x4_to_torch),
+}
 
 
 def _dense(prefix, layer, layout="dense"):
@@ -120,16 +114,6 @@ def _all_tensors(generator, image_discriminator, motion_discriminator):
     yield from _generator_tensors(generator)
     yield from _discriminator_tensors("D.imageD", image_discriminator)
     yield from _discriminator_tensors("D.videoD", motion_discriminator)
-
-
-def _convert(layout, array, direction):
-    if layout == "dense_1x1":  # PyTorch [out, in, 1, 1] <-> ours [in, out]
-        if direction == "ours":
-            return array[:, :, 0, 0].T
-        return array.T[:, :, None, None]
-    return _to_ours(layout, array) if direction == "ours" else _to_torch(
-        layout, array
-    )
 
 
 def _indices(arrays, pattern_prefix, suffix):
@@ -297,7 +281,7 @@ def load(
     for name, variable, layout in _all_tensors(
         generator, image_discriminator, motion_discriminator
     ):
-        value = _convert(layout, _require(arrays, name, path), "ours")
+        value = _LAYOUTS[layout][0](_require(arrays, name, path))
         if tuple(value.shape) != tuple(variable.shape):
             raise ValueError(
                 f"{path}: tensor '{name}' has shape "
@@ -323,7 +307,7 @@ def save(path, generator, image_discriminator, motion_discriminator):
     readable by `load` and by `torch.load_state_dict` after stripping the
     `G.`/`D.` prefixes."""
     arrays = {
-        name: _convert(layout, np.asarray(variable.numpy()), "torch")
+        name: _LAYOUTS[layout][1](variable.numpy())
         for name, variable, layout in _all_tensors(
             generator, image_discriminator, motion_discriminator
         )

@@ -65,3 +65,16 @@ def check_tensor(name, tensor, shape, dtypes):
         raise ValueError(
             f"`{name}` must have dtype {' or '.join(dtypes)}; got {dtype}."
         )
+
+
+def check_labels(labels, batch, num_classes):
+    """Checks integer class `labels` [batch]; their values too when they are
+    concrete (eager), since one_hot silently zeroes out-of-range labels."""
+    check_tensor("labels", labels, (batch,), ("int32", "int64"))
+    if hasattr(labels, "numpy"):
+        values = labels.numpy()
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(
+                f"`labels` must be in [0, {num_classes - 1}]; got values "
+                f"from {values.min()} to {values.max()}."
+            )

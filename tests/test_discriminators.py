@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import digan_tf
 from tests import testing
@@ -60,7 +61,25 @@ def test_bad_inputs_name_the_argument():
         image_d(_images(4, 7))
     with pytest.raises(ValueError, match="images.*float.*int32"):
         image_d(np.zeros((4, 32, 32, 3), np.int32))
+    with pytest.raises(ValueError, match=r"batch size \(6\).*divisible.*4"):
+        image_d(_images(6, 3))
+    conditional = digan_tf.ImageDiscriminator(
+        num_classes=3, **testing.TINY_DISCRIMINATOR
+    )
+    with pytest.raises(ValueError, match=r"labels.*\[0, 2\].*3"):
+        conditional(_images(4, 3), labels=np.array([0, 1, 2, 3]))
     with pytest.raises(ValueError, match="resolution.*power of two.*12"):
         digan_tf.MotionDiscriminator(resolution=12)
     with pytest.raises(ValueError, match="num_classes.*-2"):
         digan_tf.ImageDiscriminator(num_classes=-2)
+
+
+def test_eager_graph_and_xla_agree():
+    motion_d = digan_tf.MotionDiscriminator(num_classes=2,
+                                            **testing.TINY_DISCRIMINATOR)
+    x, labels = _images(4, 7), np.array([0, 1, 1, 0])
+    eager = motion_d(x, labels=labels).numpy()
+    graph = tf.function(motion_d)(x, labels=labels).numpy()
+    xla = tf.function(motion_d, jit_compile=True)(x, labels=labels).numpy()
+    np.testing.assert_allclose(graph, eager, atol=1e-5)
+    np.testing.assert_allclose(xla, eager, atol=1e-4)

@@ -100,8 +100,10 @@ def test_labels_condition_the_generator():
     z[1], z_motion[1] = z[0], z_motion[0]
     frames = generator(z, z_motion, _t([[0.1], [0.1]]), labels=np.array([0, 2])).numpy()
     assert np.abs(frames[0] - frames[1]).max() > 1e-3
-    with pytest.raises(ValueError, match="labels"):
+    with pytest.raises(ValueError, match="labels.*required"):
         generator(z, z_motion, _t([[0.1], [0.1]]))
+    with pytest.raises(ValueError, match=r"labels.*\[0, 2\].*from 0 to 3"):
+        generator(z, z_motion, _t([[0.1], [0.1]]), labels=np.array([0, 3]))
 
 
 @pytest.mark.parametrize(

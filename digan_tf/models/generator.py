@@ -183,9 +183,7 @@ class Generator(keras.Model):
                 "must be None."
             )
         if labels is not None:
-            validation.check_tensor(
-                "labels", labels, (batch,), ("int32", "int64")
-            )
+            validation.check_labels(labels, batch, self.num_classes)
 
     def style(self, z_content, labels=None, truncation_psi=1.0, training=None):
         """The (truncated) style `w` [B, w_dim] of each video."""

@@ -128,6 +128,17 @@ class ResidualDiscriminator(keras.Model):
                 f"conditional; num_classes={self.num_classes}, labels "
                 f"{'given' if labels is not None else 'missing'}."
             )
+        batch = images.shape[0]
+        if labels is not None:
+            labels = ops.convert_to_tensor(labels)
+            validation.check_labels(labels, batch, self.num_classes)
+        if batch is not None and self.mbstd_num_channels:
+            group = min(self.mbstd_group_size, batch)
+            if batch % group:
+                raise ValueError(
+                    f"`images`: the batch size ({batch}) must be divisible "
+                    f"by min(mbstd_group_size, batch) = {group}."
+                )
         x = ops.cast(images, self.compute_dtype)
         for block in self.blocks:
             x = block(x)
