@@ -12,12 +12,14 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from digan_tf import official  # noqa: E402
 from digan_tf import sampling  # noqa: E402
+from digan_tf.models.digan import DIGAN  # noqa: E402
 from digan_tf.models.generator import Generator  # noqa: E402
 from digan_tf.models.image_discriminator import ImageDiscriminator  # noqa: E402,E501
 from digan_tf.models.motion_discriminator import MotionDiscriminator  # noqa: E402,E501
 from digan_tf.models.residual_discriminator import ResidualDiscriminator  # noqa: E402,E501
 
 __all__ = [
+    "DIGAN",
     "Generator",
     "ImageDiscriminator",
     "MotionDiscriminator",

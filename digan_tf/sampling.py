@@ -36,3 +36,14 @@ def render(generator, z, z_motion, timestamps, labels=None,
             truncation_psi=truncation_psi,
         ).numpy())
     return np.concatenate(videos)
+
+
+def ordered_beta_pair(uniforms):
+    """DIGAN's pair of training times from 4 uniforms [..., 4]:
+    a ~ Beta(2, 1) (max of two uniforms), b ~ Beta(1, 2) (min of two),
+    returned as (min(a, b), max(a, b)) [..., 2] (spec sections 2 and 5)."""
+    import tensorflow as tf
+
+    a = tf.maximum(uniforms[..., 0], uniforms[..., 1])
+    b = tf.minimum(uniforms[..., 2], uniforms[..., 3])
+    return tf.stack([tf.minimum(a, b), tf.maximum(a, b)], axis=-1)

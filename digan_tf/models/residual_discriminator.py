@@ -139,7 +139,10 @@ class ResidualDiscriminator(keras.Model):
                     f"`images`: the batch size ({batch}) must be divisible "
                     f"by min(mbstd_group_size, batch) = {group}."
                 )
-        x = ops.cast(images, self.compute_dtype)
+        # Static spatial size (it may be unknown after a dynamic reshape).
+        x = ops.reshape(ops.cast(images, self.compute_dtype),
+                        (-1, self.resolution, self.resolution,
+                         self.input_channels))
         for block in self.blocks:
             x = block(x)
         x = self.epilogue(x)

@@ -1,0 +1,1 @@
+"""Datasets: preparing TFRecords from videos, and tf.data pipelines."""

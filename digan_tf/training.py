@@ -1,0 +1,273 @@
+"""What `bin/train` does: strategy, data, models, checkpoints, samples,
+TensorBoard and the progress bar around `DIGAN.fit`.
+
+Run dir layout:
+    config.json            the resolved configuration
+    checkpoints/ckpt-N.*   tf.train checkpoints (G, D, EMA G, optimizers,
+                           step, images seen); the newest is resumed
+    samples/step-N.{gif,mp4}  a fixed latent grid rendered by the EMA G
+    tensorboard/           scalars and animated sample grids
+    demo_data/             the built-in dataset, when --data_dir=demo
+"""
+
+import io
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from digan_tf import configs
+from digan_tf import sampling
+from digan_tf import video_writer
+from digan_tf.atomic_files import atomic_path
+from digan_tf.data import demo_dataset
+from digan_tf.data import pipelines
+from digan_tf.data import tfrecord_format
+from digan_tf.models.digan import DIGAN
+from digan_tf.models.digan import lazy_regularization_adam
+from digan_tf.models.generator import Generator
+from digan_tf.models.image_discriminator import ImageDiscriminator
+from digan_tf.models.motion_discriminator import MotionDiscriminator
+from digan_tf.progress import ProgressBar
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or Inf; the message names the last good
+    checkpoint."""
+
+
+def make_strategy(name):
+    """The tf.distribute strategy for --strategy."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def resolve_data_dir(config):
+    """The prepared dataset to train on; renders the demo dataset into the
+    run dir for --data_dir=demo. Checks that it fits the config."""
+    data_dir = config.data_dir
+    if data_dir == configs.DEMO_DATA:
+        data_dir = os.path.join(config.run_dir, "demo_data")
+        demo_dataset.write_demo_dataset(
+            data_dir, config.resolution, config.clip_length,
+            num_videos=config.demo_videos, seed=config.seed)
+    manifest = tfrecord_format.read_manifest(data_dir)
+    if manifest["resolution"] != config.resolution:
+        raise ValueError(
+            f"--resolution={config.resolution} but --data_dir '{data_dir}' "
+            f"holds {manifest['resolution']}x{manifest['resolution']} frames."
+        )
+    if config.conditional and not manifest["class_names"]:
+        raise ValueError(f"--conditional: '{data_dir}' has no labels; "
+                         "prepare it with --labels=parent_dir.")
+    return data_dir, manifest
+
+
+def build_model(config, num_classes=0):
+    """A compiled `DIGAN` for `config` (call inside the strategy scope)."""
+    sizes = dict(resolution=config.resolution, fmaps=config.fmaps,
+                 channel_max=config.channel_max, num_classes=num_classes)
+    model = DIGAN(
+        Generator(**sizes, name="generator"),
+        ImageDiscriminator(**sizes, name="image_discriminator"),
+        MotionDiscriminator(**sizes, name="motion_discriminator"),
+        r1_gamma=config.r1_gamma, r1_interval=config.r1_interval,
+        ema_kimg=config.ema_kimg or None, ema_rampup=config.ema_rampup or None,
+        augment=config.augment, seed=config.seed)
+    model.compile(
+        g_optimizer=keras.optimizers.Adam(
+            config.g_lr, config.adam_beta1, config.adam_beta2,
+            epsilon=config.adam_epsilon),
+        d_optimizer=lazy_regularization_adam(
+            config.d_lr, config.adam_beta1, config.adam_beta2,
+            epsilon=config.adam_epsilon, interval=config.r1_interval),
+        jit_compile=config.jit_compile, run_eagerly=config.run_eagerly)
+    return model
+
+
+def make_checkpoint(model):
+    return tf.train.Checkpoint(model=model, g_optimizer=model.g_optimizer,
+                               d_optimizer=model.d_optimizer)
+
+
+def remove_unfinished_checkpoints(directory):
+    """Deletes what a killed save left behind (TensorFlow writes a
+    checkpoint into `<prefix>_temp` and renames it when complete)."""
+    if not tf.io.gfile.isdir(directory):
+        return
+    for name in tf.io.gfile.listdir(directory):
+        if "_temp" in name:
+            path = os.path.join(directory, name.rstrip("/"))
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            else:
+                tf.io.gfile.remove(path)
+
+
+def _gif_summary(tag, frames, fps, step):
+    """An animated GIF in TensorBoard's image dashboard."""
+    from tensorboard.plugins.image import metadata
+
+    buffer = io.BytesIO()
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(buffer, format="GIF", save_all=True,
+                   append_images=images[1:], duration=round(1000 / fps),
+                   loop=0)
+    height, width = frames.shape[1:3]
+    tf.summary.write(
+        tag, tf.constant([str(width), str(height), buffer.getvalue()]),
+        step=step, metadata=metadata.create_summary_metadata(
+            display_name=tag, description="EMA generator, fixed latents"))
+
+
+class TrainingMonitor(keras.callbacks.Callback):
+    """Per step: NaN/Inf check and the progress bar; every --log_every
+    steps: TensorBoard scalars (means since the last log); every
+    --checkpoint_every: a checkpoint; every --sample_every: sample videos.
+    """
+
+    def __init__(self, config, manager, writer, total_steps, global_batch):
+        super().__init__()
+        self.config = config
+        self.manager = manager
+        self.writer = writer
+        self.total_steps = total_steps
+        self.global_batch = global_batch
+        self.failure = None
+        self.bar = None
+        self.sample_latents = None
+
+    def on_train_begin(self, logs=None):
+        step = int(self.model.step.numpy())
+        self.bar = ProgressBar(self.total_steps * self.global_batch, "img",
+                               "train", initial=step * self.global_batch)
+        generator = self.model.ema_generator
+        self.sample_latents = sampling.sample_latents(
+            generator, self.config.num_samples, seed=self.config.seed)
+        if step == 0:
+            self.write_samples(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        step = int(self.model.step.numpy())
+        bad = [k for k in ("g_loss", "d_loss", "r1_penalty")
+               if k in logs and not math.isfinite(logs[k])]
+        if bad:
+            last = self.manager.latest_checkpoint or "none"
+            self.failure = NonFiniteLossError(
+                f"{', '.join(f'{k}={logs[k]}' for k in bad)} at step {step}; "
+                f"training stopped, last good checkpoint: {last}.")
+            self.model.stop_training = True
+            return
+        self.bar.update(self.global_batch, extra=(
+            f"kimg {logs.get('images_seen', 0) / 1000:.2f} "
+            f"G {logs.get('g_loss', 0):.3f} D {logs.get('d_loss', 0):.3f}"))
+        if step % self.config.log_every == 0 or step == self.total_steps:
+            self.write_scalars(step, logs)
+        if step % self.config.checkpoint_every == 0:
+            self.manager.save(checkpoint_number=step)
+        if step % self.config.sample_every == 0:
+            self.write_samples(step)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+        step = int(self.model.step.numpy())
+        if self.failure is None and self.manager.latest_checkpoint != (
+                os.path.join(self.manager.directory, f"ckpt-{step}")):
+            self.manager.save(checkpoint_number=step)
+            self.write_samples(step)
+        self.writer.flush()
+
+    def write_scalars(self, step, logs):
+        with self.writer.as_default(step=step):
+            for name, value in logs.items():
+                group = "Loss" if name.endswith(("loss", "penalty")) else (
+                    "Progress" if name == "images_seen" else "Logits")
+                tf.summary.scalar(f"{group}/{name}", value)
+            tf.summary.scalar("Progress/images_per_second", self.bar.rate())
+        self.model.reset_metrics()
+
+    def write_samples(self, step):
+        """The fixed latent grid as GIF and MP4 files and in TensorBoard."""
+        generator = self.model.ema_generator
+        z, z_motion = self.sample_latents
+        labels = None
+        if generator.num_classes:
+            labels = np.arange(len(z)) % generator.num_classes
+        timestamps = sampling.clip_timestamps(self.config.clip_length)
+        videos = video_writer.to_uint8(sampling.render(
+            generator, z, z_motion, timestamps, labels=labels))
+        grid = video_writer.grid(videos)
+        directory = os.path.join(self.config.run_dir, "samples")
+        os.makedirs(directory, exist_ok=True)
+        fps = max(self.config.clip_length / 2, 1)
+        video_writer.write_gif(os.path.join(directory, f"step-{step:07d}.gif"),
+                               grid, fps)
+        video_writer.write_mp4(os.path.join(directory, f"step-{step:07d}.mp4"),
+                               grid, fps)
+        with self.writer.as_default():
+            _gif_summary("samples", grid, fps, step)
+
+
+def _write_config(config):
+    os.makedirs(config.run_dir, exist_ok=True)
+    with atomic_path(os.path.join(config.run_dir, "config.json")) as path:
+        with open(path, "w") as f:
+            json.dump(config.to_json(), f, indent=1)
+
+
+def set_precision(name):
+    keras.mixed_precision.set_dtype_policy(name)
+
+
+def train(config):
+    """Trains (or resumes) the run in `config.run_dir`; returns the model.
+
+    Raises:
+        NonFiniteLossError: a loss became NaN/Inf (last checkpoint kept).
+    """
+    _write_config(config)
+    set_precision(config.mixed_precision)
+    strategy = make_strategy(config.strategy)
+    data_dir, manifest = resolve_data_dir(config)
+    num_classes = len(manifest["class_names"]) if config.conditional else 0
+    checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
+    remove_unfinished_checkpoints(checkpoint_dir)
+    with strategy.scope():
+        model = build_model(config, num_classes)
+        checkpoint = make_checkpoint(model)
+        manager = tf.train.CheckpointManager(
+            checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+            print(f"Resumed from {manager.latest_checkpoint}: step "
+                  f"{int(model.step.numpy())}, images seen "
+                  f"{int(model.images_seen.numpy())}, D optimizer iterations "
+                  f"{int(model.d_optimizer.iterations.numpy())}", flush=True)
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: pipelines.frame_pair_dataset(
+            data_dir, config.batch_size, config.clip_length,
+            seed=config.seed, input_context=context,
+            conditional=bool(num_classes)))
+    start = int(model.step.numpy())
+    remaining = config.total_steps - start
+    if remaining <= 0:
+        print(f"Nothing to do: the run is at step {start} of "
+              f"{config.total_steps}.")
+        return model
+    writer = tf.summary.create_file_writer(
+        os.path.join(config.run_dir, "tensorboard"))
+    monitor = TrainingMonitor(config, manager, writer, config.total_steps,
+                              config.batch_size)
+    model.fit(dataset, steps_per_epoch=remaining, epochs=1, verbose=0,
+              callbacks=[monitor])
+    if monitor.failure is not None:
+        raise monitor.failure
+    return model
