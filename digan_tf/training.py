@@ -267,6 +267,7 @@ def train(config):
     monitor = TrainingMonitor(config, manager, writer, config.total_steps,
                               config.batch_size)
     model.fit(dataset, steps_per_epoch=remaining, epochs=1, verbose=0,
+              shuffle=False,
               callbacks=[monitor])
     if monitor.failure is not None:
         raise monitor.failure

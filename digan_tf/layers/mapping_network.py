@@ -90,6 +90,8 @@ class MappingNetwork(keras.layers.Layer):
                 shape=(self.w_dim,),
                 initializer="zeros",
                 trainable=False,
+                # Replicas assign their own batch means: keep their mean.
+                aggregation="mean",
             )
         self.built = True
 

@@ -228,7 +228,12 @@ class DIGAN(keras.Model):
 
     def _apply(self, optimizer, tape, loss, variables):
         gradients = tape.gradient(optimizer.scale_loss(loss), variables)
-        optimizer.apply(gradients, variables)
+        # Variables the loss does not reach (the output bias in the R1
+        # step) are left alone, as PyTorch's Adam skips parameters
+        # without a gradient.
+        pairs = [(g, v) for g, v in zip(gradients, variables)
+                 if g is not None]
+        optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     def _generate_pairs(self, batch, labels, purpose, training=False):
         z, z_motion, t = self._latents(batch, purpose)
@@ -319,7 +324,7 @@ class DIGAN(keras.Model):
             self.trackers[name].update_state(value)
         logs = {name: tracker.result()
                 for name, tracker in self.trackers.items()}
-        logs["images_seen"] = self.images_seen.value
+        logs["images_seen"] = tf.identity(self.images_seen)
         return logs
 
     # === Config ===

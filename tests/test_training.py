@@ -1,0 +1,183 @@
+"""The DIGAN train step: updates, R1 schedule, EMA, distribution."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import digan_tf
+from digan_tf.models.digan import lazy_regularization_adam
+
+GENERATOR = dict(resolution=32, fmaps=0.0625, channel_max=16, z_dim=16,
+                 w_dim=16, motion_dim=16, num_frequencies=8)
+DISCRIMINATOR = dict(resolution=32, fmaps=0.0625, channel_max=16)
+
+
+def _model(seed=0, r1_interval=16, mbstd_num_channels=1, sgd=False,
+           **kwargs):
+    keras.utils.set_random_seed(seed)
+    model = digan_tf.DIGAN(
+        digan_tf.Generator(**GENERATOR),
+        digan_tf.ImageDiscriminator(mbstd_num_channels=mbstd_num_channels,
+                                    **DISCRIMINATOR),
+        digan_tf.MotionDiscriminator(mbstd_num_channels=mbstd_num_channels,
+                                     **DISCRIMINATOR),
+        r1_interval=r1_interval, seed=seed, **kwargs)
+    if sgd:
+        model.compile(g_optimizer=keras.optimizers.SGD(0.01),
+                      d_optimizer=keras.optimizers.SGD(0.01))
+    else:
+        model.compile(g_optimizer=keras.optimizers.Adam(0.0025, 0.0, 0.99),
+                      d_optimizer=lazy_regularization_adam(
+                          interval=r1_interval))
+    return model
+
+
+def _batch(batch=4, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = rng.uniform(-1, 1, (2, batch, 32, 32, 3)).astype(np.float32)
+    dt = rng.uniform(0, 1, batch).astype(np.float32)
+    return frames[0], frames[1], dt
+
+
+def _values(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def test_lazy_regularization_adjusts_lr_and_betas():
+    optimizer = lazy_regularization_adam(0.0025, 0.0, 0.99, interval=16)
+    assert float(optimizer.learning_rate) == pytest.approx(0.0025 * 16 / 17)
+    assert optimizer.beta_2 == pytest.approx(0.99 ** (16 / 17))
+    assert optimizer.beta_1 == 0.0
+
+
+def test_train_step_moves_every_network_and_keeps_losses_finite():
+    model = _model()
+    before = {name: _values(net.trainable_variables) for name, net in (
+        ("g", model.generator), ("di", model.image_discriminator),
+        ("dm", model.motion_discriminator))}
+    logs = model.train_step(_batch())
+    for name in ("g_loss", "d_loss", "r1_penalty"):
+        assert np.isfinite(float(logs[name])), name
+    assert float(logs["r1_penalty"]) > 0  # step 0 is an R1 step
+    assert int(logs["images_seen"]) == 4
+    for name, net in (("g", model.generator),
+                      ("di", model.image_discriminator),
+                      ("dm", model.motion_discriminator)):
+        moved = [np.abs(a - b.numpy()).max() > 0 for a, b in
+                 zip(before[name], net.trainable_variables)]
+        assert np.mean(moved) > 0.9, name
+
+
+def test_discriminator_steps_widen_the_real_fake_gap():
+    model = _model(augment=False)
+    frames_1, frames_2, dt = _batch(8)
+    real = tf.stack([frames_1, frames_2], axis=1)
+
+    def gap():
+        fake, fake_dt = model._generate_pairs(8, None, 0)
+        real_m, real_i = model._logits(
+            *model._discriminator_inputs(real, dt, 1), None)
+        fake_m, fake_i = model._logits(
+            *model._discriminator_inputs(fake, fake_dt, 2), None)
+        return float(tf.reduce_mean(real_m) - tf.reduce_mean(fake_m)
+                     + tf.reduce_mean(real_i) - tf.reduce_mean(fake_i))
+
+    start = gap()
+    for _ in range(4):
+        model._discriminator_step(real, dt, None)
+    assert gap() > start + 0.1
+
+
+def test_ema_follows_the_formula():
+    model = _model()
+    generator, ema = model.generator, model.ema_generator
+    pairs = list(zip(ema.weights, generator.weights))
+    for ema_variable, variable in pairs:
+        ema_variable.assign(np.zeros(variable.shape))
+        variable.assign(np.ones(variable.shape))
+    model.images_seen.assign(1600)
+    model._update_ema(tf.constant(4, tf.int64))
+    # ema_nimg = min(4 * 10 / 32 * 1000, 1600 * 0.05) = 80
+    beta = 0.5 ** (4 / 80)
+    assert float(model.ema_beta(tf.constant(4, tf.int64))) == pytest.approx(
+        beta)
+    for ema_variable, variable in pairs:
+        expected = 1.0 if not variable.trainable else 1.0 - beta
+        np.testing.assert_allclose(ema_variable.numpy(), expected, rtol=1e-6)
+    model.images_seen.assign(10**9)  # ramp-up over: half-life 10 kimg / 32
+    assert float(model.ema_beta(tf.constant(32, tf.int64))) == pytest.approx(
+        0.5 ** (32 / 10000))
+
+
+class _PhaseRecorder(keras.callbacks.Callback):
+    """D optimizer updates per step: 2 on R1 steps, 1 otherwise."""
+
+    def on_train_begin(self, logs=None):
+        self.iterations = [int(self.model.d_optimizer.iterations.numpy())]
+        self.logs = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.iterations.append(int(self.model.d_optimizer.iterations.numpy()))
+        self.logs.append({k: float(v) for k, v in logs.items()})
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    model = _model()
+    frames = tf.data.Dataset.from_tensors(_batch()).repeat()
+    recorder = _PhaseRecorder()
+    weights = _values(model.generator.trainable_variables)
+    model.fit(frames, steps_per_epoch=18, epochs=1, verbose=0, shuffle=False,
+              callbacks=[recorder])
+    return model, recorder, weights
+
+
+def test_r1_runs_on_exactly_every_16th_step(fitted):
+    model, recorder, _ = fitted
+    updates = np.diff(recorder.iterations)
+    assert np.flatnonzero(updates == 2).tolist() == [0, 16]
+    assert set(updates.tolist()) == {1, 2}
+    assert int(model.step.numpy()) == 18
+    assert int(model.g_optimizer.iterations.numpy()) == 18
+
+
+def test_fit_keeps_losses_finite_and_trains_the_generator(fitted):
+    model, recorder, weights = fitted
+    for logs in recorder.logs:
+        assert all(np.isfinite(v) for v in logs.values()), logs
+    assert recorder.logs[-1]["images_seen"] == 18 * 4
+    changed = [np.abs(a - b.numpy()).max() > 0 for a, b in
+               zip(weights, model.generator.trainable_variables)]
+    assert all(changed)
+
+
+def test_steps_per_execution_must_be_one():
+    model = _model()
+    with pytest.raises(ValueError, match="steps_per_execution.*1"):
+        model.compile(g_optimizer=keras.optimizers.Adam(),
+                      d_optimizer=keras.optimizers.Adam(),
+                      steps_per_execution=4)
+
+
+def test_mirrored_strategy_matches_one_device():
+    """Two replicas (logical CPUs) and one device make the same update for
+    the same global batch. Minibatch std is off: its groups are formed per
+    replica, so it legitimately differs between the two. SGD, because
+    Adam's first steps (beta1 = 0) turn float-rounding noise in near-zero
+    gradients into full-size steps of either sign."""
+    batch = _batch(8)
+    results = []
+    for strategy in (tf.distribute.get_strategy(),
+                     tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+        with strategy.scope():
+            model = _model(mbstd_num_channels=0, sgd=True)
+        model.run_eagerly = True
+        model.fit(tf.data.Dataset.from_tensors(batch).repeat(),
+                  steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
+        results.append(_values(model.generator.trainable_variables
+                               + model.motion_discriminator.variables
+                               + model.ema_generator.variables))
+    assert len(tf.config.list_logical_devices("CPU")) >= 2
+    for single, mirrored in zip(*results):
+        np.testing.assert_allclose(mirrored, single, atol=1e-5, rtol=1e-4)
