@@ -93,8 +93,24 @@ def build_model(config, num_classes=0):
 
 
 def make_checkpoint(model):
-    return tf.train.Checkpoint(model=model, g_optimizer=model.g_optimizer,
-                               d_optimizer=model.d_optimizer)
+    """A checkpoint of every variable of the run, listed explicitly:
+    tf.train's object graph does not follow the layer lists inside Keras 3
+    models, so tracking the model object alone would miss weights (the EMA
+    generator's among them). Keys are `<part>/<index>_<variable name>`,
+    independent of the instance names Keras gives optimizers and layers."""
+    parts = {
+        "generator": model.generator.weights,
+        "ema_generator": model.ema_generator.weights,
+        "image_discriminator": model.image_discriminator.weights,
+        "motion_discriminator": model.motion_discriminator.weights,
+        "g_optimizer": model.g_optimizer.variables,
+        "d_optimizer": model.d_optimizer.variables,
+        "progress": [model.step, model.images_seen],
+    }
+    return tf.train.Checkpoint(**{
+        part: {f"{i:04d}_{v.path.split('/')[-1]}": v
+               for i, v in enumerate(variables)}
+        for part, variables in parts.items()})
 
 
 def remove_unfinished_checkpoints(directory):
@@ -143,6 +159,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.failure = None
         self.bar = None
         self.sample_latents = None
+        self.last_sample_step = None
 
     def on_train_begin(self, logs=None):
         step = int(self.model.step.numpy())
@@ -179,10 +196,12 @@ class TrainingMonitor(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self.bar.close()
         step = int(self.model.step.numpy())
-        if self.failure is None and self.manager.latest_checkpoint != (
-                os.path.join(self.manager.directory, f"ckpt-{step}")):
-            self.manager.save(checkpoint_number=step)
-            self.write_samples(step)
+        if self.failure is None:
+            if self.manager.latest_checkpoint != os.path.join(
+                    self.manager.directory, f"ckpt-{step}"):
+                self.manager.save(checkpoint_number=step)
+            if self.last_sample_step != step:
+                self.write_samples(step)
         self.writer.flush()
 
     def write_scalars(self, step, logs):
@@ -196,6 +215,7 @@ class TrainingMonitor(keras.callbacks.Callback):
 
     def write_samples(self, step):
         """The fixed latent grid as GIF and MP4 files and in TensorBoard."""
+        self.last_sample_step = step
         generator = self.model.ema_generator
         z, z_motion = self.sample_latents
         labels = None

@@ -116,7 +116,14 @@ class DIGAN(keras.Model):
             raise ValueError(
                 "DIGAN picks the R1 phase per step: `steps_per_execution` "
                 f"must be 1; got {steps_per_execution}.")
-        super().compile(**kwargs)
+        if self.dtype_policy.name == "mixed_float16":
+            g_optimizer, d_optimizer = (
+                opt if isinstance(opt, keras.optimizers.LossScaleOptimizer)
+                else keras.optimizers.LossScaleOptimizer(opt)
+                for opt in (g_optimizer, d_optimizer))
+        # Keras' own `optimizer` is the generator's (its iterations count
+        # steps); D's is used alongside it.
+        super().compile(optimizer=g_optimizer, **kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         # Built now, inside the caller's strategy scope (not in fit()).

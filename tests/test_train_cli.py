@@ -1,0 +1,103 @@
+"""bin/train as users run it: flags, crash and resume, divergence."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+ROOT = pathlib.Path(__file__).parent.parent
+TINY = ["--data_dir=demo", "--resolution=32", "--fmaps=0.03125",
+        "--channel_max=16", "--batch_size=4", "--clip_length=8",
+        "--demo_videos=8", "--num_samples=2", "--log_every=1",
+        "--sample_every=1000", "--run_eagerly=true"]
+
+
+def _command(run_dir, *extra):
+    return [sys.executable, str(ROOT / "bin" / "train"), *TINY,
+            f"--run_dir={run_dir}", *extra]
+
+
+def _run(run_dir, *extra):
+    return subprocess.run(_command(run_dir, *extra), capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
+
+
+def _checkpoint_value(path, suffix):
+    reader = tf.train.load_checkpoint(path)
+    keys = [k for k in reader.get_variable_to_shape_map()
+            if k.endswith(suffix)]
+    assert len(keys) == 1, (suffix, keys)
+    return int(reader.get_tensor(keys[0]))
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--resolution=48", "--resolution` must be a power of two"),
+    ("--batch_size=0", "--batch_size` must be an integer >= 1"),
+    ("--strategy=tpu", "--strategy must be one of"),
+    ("--mixed_precision=fp8", "--mixed_precision must be one of"),
+    ("--no_such_flag=1", "Unknown command line flag 'no_such_flag'"),
+])
+def test_bad_flags_stop_before_any_work(tmp_path, flag, message):
+    result = _run(tmp_path / "run", flag)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_resumes_after_sigkill_with_the_same_state(tmp_path):
+    run_dir = tmp_path / "run"
+    checkpoints = run_dir / "checkpoints"
+    process = subprocess.Popen(
+        _command(run_dir, "--max_steps=50", "--checkpoint_every=2"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    deadline = time.time() + 400
+    while not (checkpoints / "ckpt-2.index").exists():
+        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    latest = tf.train.latest_checkpoint(str(checkpoints))
+    step = _checkpoint_value(latest, "_step/.ATTRIBUTES/VARIABLE_VALUE")
+    d_iterations = _checkpoint_value(
+        latest, "d_optimizer/0000_iteration/.ATTRIBUTES/VARIABLE_VALUE")
+    assert step >= 2 and d_iterations == step + 1  # one R1 step (step 0)
+
+    result = _run(run_dir, f"--max_steps={step + 2}", "--checkpoint_every=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (f"Resumed from {latest}: step {step}, images seen {4 * step}, "
+            f"D optimizer iterations {d_iterations}") in result.stdout
+    final = tf.train.latest_checkpoint(str(checkpoints))
+    assert final.endswith(f"ckpt-{step + 2}")
+    assert _checkpoint_value(
+        final, "g_optimizer/0000_iteration/.ATTRIBUTES/VARIABLE_VALUE") == (
+            step + 2)
+    # Nothing in the run dir is half-written.
+    state = tf.train.get_checkpoint_state(str(checkpoints))
+    for path in state.all_model_checkpoint_paths:
+        reader = tf.train.load_checkpoint(path)
+        for key in reader.get_variable_to_shape_map():
+            reader.get_tensor(key)
+    leftovers = [p for p in run_dir.rglob("*") if "tmp" in p.name
+                 or "_temp" in p.name]
+    assert not leftovers
+    json.loads((run_dir / "config.json").read_text())
+    samples = sorted(os.listdir(run_dir / "samples"))
+    assert f"step-{step + 2:07d}.gif" in samples
+
+
+def test_diverging_losses_stop_and_keep_the_last_good_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    result = _run(run_dir, "--max_steps=20", "--checkpoint_every=1",
+                  "--g_lr=1e30")
+    assert result.returncode != 0
+    assert "training stopped, last good checkpoint" in result.stderr
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    assert latest is not None and latest in result.stderr
