@@ -6,6 +6,7 @@ All tensors are channels-last. Gains follow StyleGAN2 (spec sections 2, 3, 7):
 
 import math
 
+import numpy as np
 from keras import ops
 
 SQRT2 = math.sqrt(2.0)
@@ -35,25 +36,21 @@ def upsample_nearest_2x(x):
     return ops.reshape(x, (batch, height * 2, width * 2) + rest)
 
 
-def _blur_axis(x, axis, stride):
-    """Correlates `x` with the 4-tap filter along `axis` ('valid' window)."""
-    span = (x.shape[axis] - 4) // stride * stride + 1
-    total = None
-    for tap, weight in enumerate(_BLUR_TAPS):
-        index = [slice(None)] * len(x.shape)
-        index[axis] = slice(tap, tap + span, stride)
-        window = x[tuple(index)] * weight
-        total = window if total is None else total + window
-    return total
-
-
 def blur(x, padding, stride=1):
     """Pads `x` [B, H, W, C] by `padding` pixels and applies the 4x4 low-pass
     filter outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64, keeping every `stride`-th
-    output pixel (upfirdn2d with down=stride, as in spec section 7)."""
+    output pixel (upfirdn2d with down=stride, as in spec section 7).
+
+    Two depthwise passes (vertical, then horizontal): each is one op with
+    one gradient op, far cheaper than slicing when training."""
+    channels = x.shape[-1]
     x = ops.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
-    x = _blur_axis(x, 1, stride)
-    return _blur_axis(x, 2, stride)
+    taps = ops.convert_to_tensor(np.array(_BLUR_TAPS, np.float32), x.dtype)
+    vertical = ops.tile(ops.reshape(taps, (4, 1, 1, 1)), (1, 1, channels, 1))
+    horizontal = ops.reshape(vertical, (1, 4, channels, 1))
+    x = ops.depthwise_conv(x, vertical, strides=(stride, 1), padding="valid")
+    return ops.depthwise_conv(x, horizontal, strides=(1, stride),
+                              padding="valid")
 
 
 def matmul_per_video(x, weight):

@@ -91,6 +91,17 @@ def test_resumes_after_sigkill_with_the_same_state(tmp_path):
     json.loads((run_dir / "config.json").read_text())
     samples = sorted(os.listdir(run_dir / "samples"))
     assert f"step-{step + 2:07d}.gif" in samples
+    assert _tensorboard_tags(run_dir) >= {"Loss/g_loss", "Loss/d_loss",
+                                          "Loss/r1_penalty", "samples",
+                                          "Progress/images_per_second"}
+
+
+def _tensorboard_tags(run_dir):
+    tags = set()
+    for path in (run_dir / "tensorboard").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
 
 
 def test_diverging_losses_stop_and_keep_the_last_good_checkpoint(tmp_path):

@@ -181,3 +181,33 @@ def test_mirrored_strategy_matches_one_device():
     assert len(tf.config.list_logical_devices("CPU")) >= 2
     for single, mirrored in zip(*results):
         np.testing.assert_allclose(mirrored, single, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_steps_stay_finite(policy):
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        model = _model()
+        logs = model.train_step(_batch())
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert model.generator.compute_dtype == policy.split("_")[1]
+    assert model.generator.trainable_variables[0].dtype == "float32"
+    for name in ("g_loss", "d_loss", "r1_penalty"):
+        assert np.isfinite(float(logs[name])), name
+    scaled = isinstance(model.d_optimizer,
+                        keras.optimizers.LossScaleOptimizer)
+    assert scaled == (policy == "mixed_float16")
+
+
+def test_distributed_graph_steps_with_and_without_r1():
+    """fit() under MirroredStrategy in graph mode traces both variants."""
+    with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+        model = _model(r1_interval=2)
+    recorder = _PhaseRecorder()
+    model.fit(tf.data.Dataset.from_tensors(_batch(4)).repeat(),
+              steps_per_epoch=3, epochs=1, verbose=0, shuffle=False,
+              callbacks=[recorder])
+    assert np.diff(recorder.iterations).tolist() == [2, 1, 2]
+    assert all(np.isfinite(v) for logs in recorder.logs
+               for v in logs.values())

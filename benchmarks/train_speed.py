@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Time of one DIGAN training iteration (D step + G step + the R1 step
+amortized over 16) against the FLOP floor at this machine's matmul peak,
+and input-pipeline throughput. Prints figures; asserts nothing.
+
+  python benchmarks/train_speed.py [--configs=64,128] [--repeats=3]
+
+Modes: "graph" (tf.function), "xla" (jit_compile), each in float32 and
+mixed_bfloat16. FLOPs are counted by TensorFlow's profiler on the traced
+graphs (matmuls and convolutions, multiply-add = 2).
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from digan_tf.data import demo_dataset  # noqa: E402
+from digan_tf.data import pipelines  # noqa: E402
+from digan_tf.models.digan import lazy_regularization_adam  # noqa: E402
+
+CONFIGS = {64: dict(resolution=64, fmaps=0.5), 128: dict(resolution=128,
+                                                          fmaps=1.0)}
+BATCH = 4
+
+
+def matmul_peak_gflops(size=4096, repeats=5):
+    a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
+    product = tf.function(lambda: tf.matmul(a, b))
+    product().numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product().numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def graph_gflop(function, *args):
+    graph = function.get_concrete_function(*args).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph, options=options)
+    return profile.total_float_ops / 1e9
+
+
+def build(config, policy):
+    keras.mixed_precision.set_dtype_policy(policy)
+    keras.utils.set_random_seed(0)
+    model = digan_tf.DIGAN(digan_tf.Generator(**config),
+                           digan_tf.ImageDiscriminator(**config),
+                           digan_tf.MotionDiscriminator(**config))
+    model.compile(g_optimizer=keras.optimizers.Adam(0.0025, 0.0, 0.99),
+                  d_optimizer=lazy_regularization_adam())
+    return model
+
+
+def time_phases(model, batch, jit, repeats):
+    frames = tf.stack([batch[0], batch[1]], axis=1)
+    dt = batch[2]
+    phases = {
+        "D": tf.function(lambda: model._discriminator_step(frames, dt, None),
+                         jit_compile=jit),
+        "R1": tf.function(lambda: model._r1_step(frames, dt, None),
+                          jit_compile=jit),
+        "G": tf.function(lambda: model._generator_step(BATCH, None),
+                         jit_compile=jit),
+    }
+    seconds, gflop = {}, {}
+    for name, fn in phases.items():
+        gflop[name] = graph_gflop(fn)
+        fn()  # trace / compile
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            tf.identity(model.step).numpy()  # wait for the step
+            times.append(time.perf_counter() - start)
+        seconds[name] = statistics.median(times)
+    return seconds, gflop
+
+
+def iteration(values):
+    return values["D"] + values["G"] + values["R1"] / 16
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--configs", default="64,128")
+    parser.add_argument("--modes", default="graph,xla")
+    parser.add_argument("--policies", default="float32,mixed_bfloat16")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    peak = matmul_peak_gflops()
+    print(f"float32 matmul peak: {peak:.0f} GFLOP/s ({os.cpu_count()} "
+          f"cores, oneDNN={os.environ.get('TF_ENABLE_ONEDNN_OPTS')})")
+    for resolution in map(int, args.configs.split(",")):
+        config = CONFIGS[resolution]
+        rng = np.random.default_rng(0)
+        batch = (rng.uniform(-1, 1, (BATCH, resolution, resolution, 3)),
+                 rng.uniform(-1, 1, (BATCH, resolution, resolution, 3)),
+                 rng.uniform(0, 1, BATCH))
+        batch = tuple(tf.constant(x, tf.float32) for x in batch)
+        for policy in args.policies.split(","):
+            model = build(config, policy)
+            for mode in args.modes.split(","):
+                seconds, gflop = time_phases(model, batch, mode == "xla",
+                                             args.repeats)
+                total = iteration(seconds)
+                floor = iteration(gflop) / peak
+                print(f"R={resolution} fmaps={config['fmaps']} batch {BATCH}"
+                      f" {policy:14s} {mode:5s}: {total:6.2f} s/iteration "
+                      f"(D {seconds['D']:.2f}, G {seconds['G']:.2f}, R1 "
+                      f"{seconds['R1']:.2f}); {iteration(gflop):.0f} GFLOP, "
+                      f"float32 floor {floor:.2f} s = {total / floor:.2f}x",
+                      flush=True)
+    keras.mixed_precision.set_dtype_policy("float32")
+    with tempfile.TemporaryDirectory() as directory:
+        demo_dataset.write_demo_dataset(directory, 128, 16, num_videos=32)
+        dataset = pipelines.frame_pair_dataset(directory, 64, 16, seed=0)
+        iterator = iter(dataset)
+        next(iterator)
+        start = time.perf_counter()
+        for _ in range(20):
+            next(iterator)
+        rate = 20 * 64 / (time.perf_counter() - start)
+        print(f"input pipeline: {rate:.0f} pairs/s (128x128 JPEG, batch 64)")
+
+
+if __name__ == "__main__":
+    main()
