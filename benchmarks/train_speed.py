@@ -23,6 +23,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from machine_peak import matmul_peak_gflops  # noqa: E402
+
 from digan_tf.data import demo_dataset  # noqa: E402
 from digan_tf.data import pipelines  # noqa: E402
 from digan_tf.models.digan import lazy_regularization_adam  # noqa: E402
@@ -30,18 +32,6 @@ from digan_tf.models.digan import lazy_regularization_adam  # noqa: E402
 CONFIGS = {64: dict(resolution=64, fmaps=0.5), 128: dict(resolution=128,
                                                           fmaps=1.0)}
 BATCH = 4
-
-
-def matmul_peak_gflops(size=4096, repeats=5):
-    a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
-    product = tf.function(lambda: tf.matmul(a, b))
-    product().numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        product().numpy()
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
 
 
 def graph_gflop(function, *args):

@@ -41,16 +41,20 @@ def blur(x, padding, stride=1):
     filter outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64, keeping every `stride`-th
     output pixel (upfirdn2d with down=stride, as in spec section 7).
 
-    Two depthwise passes (vertical, then horizontal): each is one op with
-    one gradient op, far cheaper than slicing when training."""
+    Depthwise convolutions: one op with one gradient op, far cheaper to
+    train than slicing. Without striding the filter runs as two separable
+    passes; with striding as one 4x4 pass (TensorFlow's depthwise kernels
+    take only equal strides), which computes only the kept pixels."""
     channels = x.shape[-1]
     x = ops.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
     taps = ops.convert_to_tensor(np.array(_BLUR_TAPS, np.float32), x.dtype)
-    vertical = ops.tile(ops.reshape(taps, (4, 1, 1, 1)), (1, 1, channels, 1))
-    horizontal = ops.reshape(vertical, (1, 4, channels, 1))
-    x = ops.depthwise_conv(x, vertical, strides=(stride, 1), padding="valid")
-    return ops.depthwise_conv(x, horizontal, strides=(1, stride),
-                              padding="valid")
+    column = ops.tile(ops.reshape(taps, (4, 1, 1, 1)), (1, 1, channels, 1))
+    if stride > 1:
+        kernel = column * ops.reshape(taps, (1, 4, 1, 1))  # [4, 4, C, 1]
+        return ops.depthwise_conv(x, kernel, strides=stride, padding="valid")
+    x = ops.depthwise_conv(x, column, padding="valid")
+    row = ops.reshape(column, (1, 4, channels, 1))
+    return ops.depthwise_conv(x, row, padding="valid")
 
 
 def matmul_per_video(x, weight):

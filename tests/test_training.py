@@ -160,7 +160,15 @@ def test_steps_per_execution_must_be_one():
                       steps_per_execution=4)
 
 
-def test_mirrored_strategy_matches_one_device():
+@pytest.fixture(scope="module")
+def mirrored():
+    """One MirroredStrategy over two logical CPUs for the whole module: two
+    strategy instances in one process can draw the same collective instance
+    keys, which TensorFlow's runtime then mismatches."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def test_mirrored_strategy_matches_one_device(mirrored):
     """Two replicas (logical CPUs) and one device make the same update for
     the same global batch. Minibatch std is off: its groups are formed per
     replica, so it legitimately differs between the two. SGD, because
@@ -168,8 +176,7 @@ def test_mirrored_strategy_matches_one_device():
     gradients into full-size steps of either sign."""
     batch = _batch(8)
     results = []
-    for strategy in (tf.distribute.get_strategy(),
-                     tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+    for strategy in (tf.distribute.get_strategy(), mirrored):
         with strategy.scope():
             model = _model(mbstd_num_channels=0, sgd=True)
         model.run_eagerly = True
@@ -200,9 +207,9 @@ def test_mixed_precision_steps_stay_finite(policy):
     assert scaled == (policy == "mixed_float16")
 
 
-def test_distributed_graph_steps_with_and_without_r1():
+def test_distributed_graph_steps_with_and_without_r1(mirrored):
     """fit() under MirroredStrategy in graph mode traces both variants."""
-    with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    with mirrored.scope():
         model = _model(r1_interval=2)
     recorder = _PhaseRecorder()
     model.fit(tf.data.Dataset.from_tensors(_batch(4)).repeat(),
