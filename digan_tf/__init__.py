@@ -25,5 +25,6 @@ __all__ = [
     "MotionDiscriminator",
     "ResidualDiscriminator",
     "official",
+    "sampling",
 ]
 __version__ = "0.1.0"
