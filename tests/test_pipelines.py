@@ -1,7 +1,8 @@
 """The tf.data pipelines: pair statistics, flips, determinism, sharding.
 
 The dataset is made of frame folders whose frames encode their own index
-(left half gray level 8 * i + 4, right half black), so every decoded frame says
+(left half gray level 8 * i + 4, right half black, a corner mark per
+video), so every decoded frame says
 where it came from and whether it was flipped.
 """
 
@@ -17,9 +18,10 @@ CLIP = 16
 FRAMES_PER_VIDEO = 32
 
 
-def _frame(index):
+def _frame(index, video):
     frame = np.zeros((32, 32, 3), np.uint8)
     frame[:, :16] = 8 * index + 4
+    frame[:4, 28:] = 40 * video + 20  # outside the columns read below
     return frame
 
 
@@ -29,7 +31,7 @@ def data_dir(tmp_path_factory):
     for video in range(6):
         video_fixtures.write_frame_folder(
             str(root / "frames" / f"video_{video}"),
-            [_frame(i) for i in range(FRAMES_PER_VIDEO)])
+            [_frame(i, video) for i in range(FRAMES_PER_VIDEO)])
     output = str(root / "prepared")
     prepare.prepare(str(root / "frames"), output, resolution=32,
                     videos_per_shard=2)
@@ -110,7 +112,7 @@ def test_input_pipelines_read_disjoint_shards(data_dir):
         dataset = pipelines._video_dataset(data_dir, CLIP, seed=0,
                                            input_context=context,
                                            shuffle=False)
-        seen.append({clip.numpy().tobytes() for clip, _ in dataset})
+        seen.append({tuple(clip.numpy().tolist()) for clip, _ in dataset})
     assert all(len(s) == 4 for s in seen)  # 2 videos x 2 clips each
     assert not (seen[0] & seen[1]) and not (seen[1] & seen[2])
     batch = pipelines.frame_pair_dataset(
