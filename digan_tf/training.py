@@ -64,9 +64,8 @@ def resolve_data_dir(config):
             f"--resolution={config.resolution} but --data_dir '{data_dir}' "
             f"holds {manifest['resolution']}x{manifest['resolution']} frames."
         )
-    if config.conditional and not manifest["class_names"]:
-        raise ValueError(f"--conditional: '{data_dir}' has no labels; "
-                         "prepare it with --labels=parent_dir.")
+    if config.conditional:
+        tfrecord_format.check_has_labels(manifest, data_dir)
     return data_dir, manifest
 
 
@@ -243,10 +242,6 @@ def _write_config(config):
             json.dump(config.to_json(), f, indent=1)
 
 
-def set_precision(name):
-    keras.mixed_precision.set_dtype_policy(name)
-
-
 def train(config):
     """Trains (or resumes) the run in `config.run_dir`; returns the model.
 
@@ -254,7 +249,7 @@ def train(config):
         NonFiniteLossError: a loss became NaN/Inf (last checkpoint kept).
     """
     _write_config(config)
-    set_precision(config.mixed_precision)
+    keras.mixed_precision.set_dtype_policy(config.mixed_precision)
     strategy = make_strategy(config.strategy)
     data_dir, manifest = resolve_data_dir(config)
     num_classes = len(manifest["class_names"]) if config.conditional else 0

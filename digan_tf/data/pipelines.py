@@ -87,11 +87,9 @@ def frame_pair_dataset(data_dir, batch_size, clip_length=16, seed=None,
     clip_length = validation.check_int("clip_length", clip_length, 2)
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    if conditional and not tfrecord_format.read_manifest(data_dir)[
-            "class_names"]:
-        raise ValueError(
-            f"--conditional: '{data_dir}' has no labels; prepare it with "
-            "--labels=parent_dir.")
+    if conditional:
+        tfrecord_format.check_has_labels(
+            tfrecord_format.read_manifest(data_dir), data_dir)
     dataset = _video_dataset(data_dir, clip_length, seed, input_context,
                              shuffle=True)
     dataset = dataset.shuffle(shuffle_buffer, seed=seed).repeat()

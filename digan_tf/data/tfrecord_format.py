@@ -66,3 +66,11 @@ def shard_files(data_dir):
             f"--data_dir: no {SHARD_PATTERN} files in '{data_dir}'."
         )
     return files
+
+
+def check_has_labels(manifest, data_dir):
+    """Raises a ValueError naming --conditional when a prepared dataset has
+    no class labels."""
+    if not manifest["class_names"]:
+        raise ValueError(f"--conditional: '{data_dir}' has no labels; "
+                         "prepare it with --labels=parent_dir.")
