@@ -1,48 +1,107 @@
-"""What `bin/generate` does: load a generator, render, write files."""
+"""What `bin/generate` does: render videos of any length from any
+generator source and stream them into MP4 and GIF files.
 
+Frames are rendered a chunk of timestamps at a time and appended to open
+encoders, so memory does not grow with the number of frames. Video i uses
+seed `seed + i` (the seed of the served `generate_from_seed` signature).
+Besides one file per video it writes `grid` (all videos tiled) and
+`content_motion` (row i: content code of video i, column j: motion code of
+video j), which shows what each code controls.
+"""
+
+import contextlib
 import os
 
-import keras
 import numpy as np
 
 from digan_tf import sampling
 from digan_tf import video_writer
-from digan_tf.models.generator import Generator
+from digan_tf.progress import ProgressBar
+
+GRID_SIDE = 4  # content_motion holds up to 4 x 4 videos
 
 
-def load_generator(path):
-    """A `Generator` from a .keras file, with errors naming the file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"--model: no such file '{path}'.")
-    model = keras.models.load_model(path, safe_mode=True)
-    if not isinstance(model, Generator):
-        raise ValueError(
-            f"--model: '{path}' holds a {type(model).__name__}, expected a "
-            "digan_tf Generator."
-        )
-    return model
+def labels_for(source, num_videos, labels=None):
+    """Class per video: `labels` (one value, or one per video) or classes
+    in turn; None for an unconditional source."""
+    if not source.num_classes:
+        if labels:
+            raise ValueError("--labels: this generator is unconditional.")
+        return None
+    if not labels:
+        return np.arange(num_videos) % source.num_classes
+    labels = np.asarray(labels, np.int64)
+    if len(labels) not in (1, num_videos):
+        raise ValueError(f"--labels: give 1 or {num_videos} (--num_videos) "
+                         f"values; got {len(labels)}.")
+    if labels.min() < 0 or labels.max() >= source.num_classes:
+        raise ValueError(f"--labels must be in [0, {source.num_classes}); "
+                         f"got {labels.tolist()}.")
+    return np.broadcast_to(labels, (num_videos,)).copy()
 
 
-def write_samples(generator, output_dir, num_videos, num_frames, fps, seed,
-                  truncation_psi=1.0, start_time=0.0, time_step=None):
-    """Renders `num_videos` videos and writes video_NNN.{gif,mp4} and
-    grid.{gif,mp4}; returns the paths written."""
+def _plan(source, num_videos, seed, labels, content_motion):
+    """(z_content, z_motion, labels) of every rendered video: the videos,
+    then the content/motion grid pairs; and the grid's side."""
+    seeds = np.arange(seed, seed + num_videos, dtype=np.int64)
+    z, z_motion = (x.numpy() for x in sampling.latents_from_seeds(
+        seeds, source.z_dim, source.motion_dim))
+    side = min(num_videos, GRID_SIDE) if content_motion else 0
+    rows, columns = np.divmod(np.arange(side * side), side)
+    z = np.concatenate([z, z[rows]])
+    z_motion = np.concatenate([z_motion, z_motion[columns]])
+    if labels is not None:
+        labels = np.concatenate([labels, labels[rows]])
+    return z, z_motion, labels, side
+
+
+def generate_videos(source, output_dir, num_videos, num_frames, fps, seed,
+                    truncation_psi=1.0, start_time=0.0, time_step=None,
+                    labels=None, grid=True, gif=True, chunk_frames=16,
+                    batch_size=8):
+    """Writes video_NNN.mp4 (+ .gif) per video, and with `grid` also
+    grid.* and content_motion.*; returns the paths written.
+
+    `time_step` defaults to the training frame spacing of the source;
+    smaller steps raise the frame rate, frames past t = 1 extrapolate."""
+    if time_step is None:
+        time_step = source.time_step
+    labels = labels_for(source, num_videos, labels)
+    z, z_motion, labels, side = _plan(source, num_videos, seed, labels, grid)
+    resolution = source.resolution
+    limits = source.limits
+    batch = max(1, min(batch_size, limits["max_batch"]))
+    chunk = max(1, min(chunk_frames, limits["max_frames"],
+                       limits["max_pixels"] // (batch * resolution ** 2)))
+    names = [f"video_{i:03d}" for i in range(num_videos)]
+    if grid:
+        names += ["grid", "content_motion"]
+    writers_of = {"mp4": video_writer.Mp4Writer, "gif": video_writer.GifWriter}
+    extensions = ["mp4", "gif"] if gif else ["mp4"]
     os.makedirs(output_dir, exist_ok=True)
-    z, z_motion = sampling.sample_latents(generator, num_videos, seed)
-    labels = None
-    if generator.num_classes:
-        labels = np.arange(num_videos) % generator.num_classes
-    timestamps = sampling.clip_timestamps(num_frames, start_time, time_step)
-    videos = video_writer.to_uint8(sampling.render(
-        generator, z, z_motion, timestamps, labels=labels,
-        truncation_psi=truncation_psi,
-    ))
-    paths = []
-    named = [(f"video_{i:03d}", v) for i, v in enumerate(videos)]
-    for name, frames in named + [("grid", video_writer.grid(videos))]:
-        for extension, write in (("gif", video_writer.write_gif),
-                                 ("mp4", video_writer.write_mp4)):
-            path = os.path.join(output_dir, f"{name}.{extension}")
-            write(path, frames, fps)
-            paths.append(path)
-    return paths
+    bar = ProgressBar(len(z) * num_frames, "frame", "generate")
+    with contextlib.ExitStack() as stack:
+        writers = {name: [stack.enter_context(writers_of[e](
+            os.path.join(output_dir, f"{name}.{e}"), fps))
+            for e in extensions] for name in names}
+        for first in range(0, num_frames, chunk):
+            count = min(chunk, num_frames - first)
+            times = start_time + time_step * np.arange(first, first + count)
+            videos = np.concatenate([
+                source.render(
+                    z[b:b + batch], z_motion[b:b + batch],
+                    np.tile(times.astype(np.float32), (len(z[b:b + batch]), 1)),
+                    None if labels is None else labels[b:b + batch],
+                    truncation_psi)
+                for b in range(0, len(z), batch)])
+            bar.update(videos.shape[0] * count)
+            outputs = dict(zip(names, videos[:num_videos]))
+            if grid:
+                outputs["grid"] = video_writer.grid(videos[:num_videos])
+                outputs["content_motion"] = video_writer.grid(
+                    videos[num_videos:], columns=side)
+            for name, frames in outputs.items():
+                for writer in writers[name]:
+                    writer.append(frames)
+    bar.close()
+    return [w.path for name in names for w in writers[name]]

@@ -30,7 +30,7 @@ def upsample_nearest_2x(x):
     """Repeats every pixel of `x` [B, H, W, ...] 2x2."""
     shape = ops.shape(x)
     batch, height, width = shape[0], shape[1], shape[2]
-    rest = tuple(x.shape[3:])
+    rest = tuple(shape[3:])  # dynamic where unknown (serving signatures)
     x = ops.expand_dims(ops.expand_dims(x, 2), 4)  # [B, H, 1, W, 1, ...]
     x = ops.broadcast_to(x, (batch, height, 2, width, 2) + rest)
     return ops.reshape(x, (batch, height * 2, width * 2) + rest)

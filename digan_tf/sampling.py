@@ -1,6 +1,11 @@
 """Latents, timestamps and rendering of sample videos."""
 
 import numpy as np
+import tensorflow as tf
+
+# Second word of the stateless seed of the latents, so that other uses of
+# the same integer seed draw other numbers.
+_LATENT_STREAM = 0x4449474E  # "DIGN"
 
 
 def clip_timestamps(num_frames, start_time=0.0, time_step=None):
@@ -12,12 +17,29 @@ def clip_timestamps(num_frames, start_time=0.0, time_step=None):
     return (start_time + time_step * np.arange(num_frames)).astype(np.float32)
 
 
+def latents_from_seeds(seeds, z_dim, motion_dim):
+    """(z_content [B, z_dim], z_motion [B, motion_dim]) float32 tensors,
+    one video per int64 seed [B], drawn with stateless Philox: a seed gives
+    the same video in any process on any machine. The exported
+    `generate_from_seed` signature and `bin/generate --seed` share it."""
+    seeds = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
+
+    def draw(seed):
+        return tf.random.stateless_normal(
+            [z_dim + motion_dim],
+            seed=tf.stack([seed, tf.constant(_LATENT_STREAM, tf.int64)]))
+
+    both = tf.map_fn(draw, seeds, fn_output_signature=tf.float32)
+    return both[:, :z_dim], both[:, z_dim:]
+
+
 def sample_latents(generator, num_videos, seed):
-    """Deterministic (z_content, z_motion) from a NumPy seed."""
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((num_videos, generator.z_dim))
-    z_motion = rng.standard_normal((num_videos, generator.motion_dim))
-    return z.astype(np.float32), z_motion.astype(np.float32)
+    """(z_content, z_motion) NumPy arrays of videos `seed`, `seed + 1`, ...
+    """
+    seeds = np.arange(seed, seed + num_videos, dtype=np.int64)
+    z, z_motion = latents_from_seeds(seeds, generator.z_dim,
+                                     generator.motion_dim)
+    return z.numpy(), z_motion.numpy()
 
 
 def render(generator, z, z_motion, timestamps, labels=None,
@@ -42,8 +64,6 @@ def ordered_beta_pair(uniforms):
     """DIGAN's pair of training times from 4 uniforms [..., 4]:
     a ~ Beta(2, 1) (max of two uniforms), b ~ Beta(1, 2) (min of two),
     returned as (min(a, b), max(a, b)) [..., 2] (spec sections 2 and 5)."""
-    import tensorflow as tf
-
     a = tf.maximum(uniforms[..., 0], uniforms[..., 1])
     b = tf.minimum(uniforms[..., 2], uniforms[..., 3])
     return tf.stack([tf.minimum(a, b), tf.maximum(a, b)], axis=-1)

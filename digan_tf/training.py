@@ -3,6 +3,7 @@ TensorBoard and the progress bar around `DIGAN.fit`.
 
 Run dir layout:
     config.json            the resolved configuration
+    generator.json         the generator's Keras config and class names
     checkpoints/ckpt-N.*   tf.train checkpoints (G, D, EMA G, optimizers,
                            step, images seen); the newest is resumed
     samples/step-N.{gif,mp4}  a fixed latent grid rendered by the EMA G
@@ -33,6 +34,9 @@ from digan_tf.models.generator import Generator
 from digan_tf.models.image_discriminator import ImageDiscriminator
 from digan_tf.models.motion_discriminator import MotionDiscriminator
 from digan_tf.progress import ProgressBar
+
+
+GENERATOR_CARD = "generator.json"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -74,7 +78,7 @@ def build_model(config, num_classes=0):
     sizes = dict(resolution=config.resolution, fmaps=config.fmaps,
                  channel_max=config.channel_max, num_classes=num_classes)
     model = DIGAN(
-        Generator(**sizes, name="generator"),
+        Generator(**sizes, clip_length=config.clip_length, name="generator"),
         ImageDiscriminator(**sizes, name="image_discriminator"),
         MotionDiscriminator(**sizes, name="motion_discriminator"),
         r1_gamma=config.r1_gamma, r1_interval=config.r1_interval,
@@ -107,9 +111,26 @@ def make_checkpoint(model):
         "progress": [model.step, model.images_seen],
     }
     return tf.train.Checkpoint(**{
-        part: {f"{i:04d}_{v.path.split('/')[-1]}": v
-               for i, v in enumerate(variables)}
+        part: checkpoint_entries(variables)
         for part, variables in parts.items()})
+
+
+def checkpoint_entries(variables):
+    """{key: variable} of one part of a checkpoint (see `make_checkpoint`).
+    """
+    return {f"{i:04d}_{v.path.split('/')[-1]}": v
+            for i, v in enumerate(variables)}
+
+
+def write_generator_card(run_dir, generator, class_names=()):
+    """`generator.json`: what rebuilding the run's generator needs without
+    the dataset (its Keras config, class names); read by `bin/export` and
+    `bin/generate --model=RUN_DIR`."""
+    card = {"generator": keras.saving.serialize_keras_object(generator),
+            "class_names": list(class_names)}
+    with atomic_path(os.path.join(run_dir, GENERATOR_CARD)) as path:
+        with open(path, "w") as f:
+            json.dump(card, f, indent=1)
 
 
 def remove_unfinished_checkpoints(directory):
@@ -258,6 +279,8 @@ def train(config):
     with strategy.scope():
         model = build_model(config, num_classes)
         checkpoint = make_checkpoint(model)
+        write_generator_card(config.run_dir, model.generator,
+                             manifest["class_names"] if num_classes else ())
         manager = tf.train.CheckpointManager(
             checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints)
         if manager.latest_checkpoint:

@@ -121,7 +121,9 @@ class MappingNetwork(keras.layers.Layer):
         if len(psi.shape) == 1:
             psi = ops.expand_dims(psi, 1)
         w_avg = ops.cast(self.w_avg, w.dtype)
-        return w_avg + psi * (w - w_avg)
+        # psi = 1 returns w exactly (not w_avg + (w - w_avg)), so a served
+        # default psi of 1 matches an untruncated call bit for bit.
+        return ops.where(psi == 1, w, w_avg + psi * (w - w_avg))
 
     def compute_output_shape(self, z_shape, labels_shape=None):
         return (z_shape[0] if z_shape else labels_shape[0], self.w_dim)

@@ -50,6 +50,10 @@ class Generator(keras.Model):
         input_resolution: int, grid of the blocks up to it (32).
         extra_layer_resolutions: resolutions whose block has one extra FMM
             layer ((128, 256)).
+        clip_length: int, frames per training clip (16); not part of the
+            network, but it sets the frame spacing `time_step` = 1 /
+            (clip_length - 1) at which a video plays at the training frame
+            rate (spec section 2), so exports and `bin/generate` know it.
 
     Example:
         >>> g = digan_tf.Generator(resolution=32, fmaps=0.125)
@@ -81,6 +85,7 @@ class Generator(keras.Model):
         fourier_scale=math.sqrt(10.0),
         input_resolution=32,
         extra_layer_resolutions=(128, 256),
+        clip_length=16,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -119,6 +124,7 @@ class Generator(keras.Model):
             validation.check_int("extra_layer_resolutions", r, 4)
             for r in extra_layer_resolutions
         )
+        self.clip_length = validation.check_int("clip_length", clip_length, 2)
 
         # === Layers ===
         self.mapping = MappingNetwork(
@@ -160,6 +166,12 @@ class Generator(keras.Model):
             in_channels = out_channels
             block_resolution *= 2
         self.built = True
+
+    @property
+    def time_step(self):
+        """Timestamp spacing of consecutive frames at the training frame
+        rate: a clip spans t in [0, 1]."""
+        return 1.0 / (self.clip_length - 1)
 
     def check_inputs(self, z_content, z_motion, timestamps, labels=None):
         """Raises a ValueError naming the first malformed argument."""
@@ -237,4 +249,5 @@ class Generator(keras.Model):
             "fourier_scale": self.fourier_scale,
             "input_resolution": self.input_resolution,
             "extra_layer_resolutions": list(self.extra_layer_resolutions),
+            "clip_length": self.clip_length,
         }

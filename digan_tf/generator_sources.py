@@ -1,0 +1,136 @@
+"""Opens a generator from what users have: a `.keras` file, a training run
+dir (the EMA generator of its newest or a given checkpoint), or an exported
+SavedModel (a version dir or a TF Serving base path, newest version).
+
+Every source renders through the serving computation
+(`serving.GeneratorSignatures`), so one seed gives the same video from all
+three."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from digan_tf import export
+from digan_tf import serving
+from digan_tf import training
+from digan_tf.models.generator import Generator
+
+KINDS = ("a .keras file", "a training run dir (with generator.json)",
+         "a SavedModel dir (with saved_model.pb)",
+         "a TF Serving base path (integer version dirs)")
+
+
+class VideoSource:
+    """Renders uint8 videos [B, T, R, R, 3] from latent codes.
+
+    Attributes: `card` (resolution, clip_length, time_step, num_classes,
+    class_names, z_dim, motion_dim, limits) and `description`.
+    """
+
+    def __init__(self, signature, card, description):
+        self._signature = signature
+        self.card = card
+        self.description = description
+
+    def __getattr__(self, name):
+        if name in ("resolution", "clip_length", "time_step", "num_classes",
+                    "class_names", "z_dim", "motion_dim", "limits"):
+            return self.card[name]
+        raise AttributeError(name)
+
+    def render(self, z_content, z_motion, timestamps, labels=None,
+               truncation_psi=1.0):
+        inputs = dict(
+            z_content=tf.constant(z_content, tf.float32),
+            z_motion=tf.constant(z_motion, tf.float32),
+            timestamps=tf.constant(timestamps, tf.float32),
+            truncation_psi=tf.constant(
+                np.reshape(np.asarray(truncation_psi, np.float32), [-1])))
+        if self.num_classes:
+            inputs["labels"] = tf.constant(labels, tf.int64)
+        return self._signature(**inputs)["video"].numpy()
+
+
+def from_generator(generator, class_names=(), description="",
+                   jit_compile=False):
+    """A `VideoSource` for a Keras `Generator` in this process."""
+    limits = serving.ServingLimits(max_batch=2 ** 20, max_frames=2 ** 30,
+                                   max_pixels=2 ** 62)
+    signatures = serving.GeneratorSignatures(generator, limits, jit_compile)
+    card = export.model_card(generator, class_names, limits)
+    return VideoSource(signatures.serving_default, card,
+                       description or generator.name)
+
+
+def load_keras_generator(path):
+    """A `Generator` from a .keras file, with errors naming the file."""
+    model = keras.models.load_model(path, safe_mode=True)
+    if not isinstance(model, Generator):
+        raise ValueError(
+            f"--model: '{path}' holds a {type(model).__name__}, expected a "
+            "digan_tf Generator.")
+    return model
+
+
+def load_run_generator(run_dir, checkpoint=None):
+    """(EMA `Generator`, class names, checkpoint path) of a training run."""
+    card_path = os.path.join(run_dir, training.GENERATOR_CARD)
+    if not os.path.isfile(card_path):
+        raise FileNotFoundError(
+            f"'{run_dir}' is not a training run dir: no "
+            f"{training.GENERATOR_CARD} (written by bin/train).")
+    with open(card_path) as f:
+        card = json.load(f)
+    generator = keras.saving.deserialize_keras_object(card["generator"])
+    if checkpoint is None:
+        checkpoint = tf.train.latest_checkpoint(
+            os.path.join(run_dir, "checkpoints"))
+        if checkpoint is None:
+            raise FileNotFoundError(f"'{run_dir}' has no checkpoint yet.")
+    elif not tf.io.gfile.exists(checkpoint + ".index"):
+        raise FileNotFoundError(
+            f"--checkpoint: no checkpoint '{checkpoint}' (give the prefix, "
+            "e.g. RUN/checkpoints/ckpt-500).")
+    reader = tf.train.Checkpoint(
+        ema_generator=training.checkpoint_entries(generator.weights))
+    try:
+        reader.read(checkpoint).assert_existing_objects_matched()
+    except (AssertionError, ValueError) as error:
+        raise ValueError(f"Checkpoint '{checkpoint}' does not match "
+                         f"{card_path}: {error}") from error
+    return generator, card["class_names"], checkpoint
+
+
+def open_saved_model(path):
+    """A `VideoSource` for an exported SavedModel; only TensorFlow runs."""
+    loaded = tf.saved_model.load(path)
+    with open(os.path.join(path, export.CARD_PATH)) as f:
+        card = json.load(f)
+    return VideoSource(loaded.signatures["serving_default"], card,
+                       f"SavedModel {path}")
+
+
+def open_source(path, checkpoint=None, jit_compile=False):
+    """A `VideoSource` for any of `KINDS`."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--model: no such file or directory "
+                                f"'{path}'.")
+    if os.path.isfile(path):
+        if not path.endswith(".keras"):
+            raise ValueError(f"--model: '{path}' is a file but not .keras; "
+                             f"expected one of: {', '.join(KINDS)}.")
+        return from_generator(load_keras_generator(path), (), path,
+                              jit_compile)
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return open_saved_model(path)
+    versions = export.versions(path)
+    if versions:
+        return open_saved_model(os.path.join(path, str(versions[-1])))
+    if os.path.isfile(os.path.join(path, training.GENERATOR_CARD)):
+        generator, class_names, used = load_run_generator(path, checkpoint)
+        return from_generator(generator, class_names,
+                              f"run {path} ({used})", jit_compile)
+    raise ValueError(f"--model: '{path}' is none of: {', '.join(KINDS)}.")
