@@ -67,6 +67,8 @@ def from_generator(generator, class_names=(), description="",
 
 def load_keras_generator(path):
     """A `Generator` from a .keras file, with errors naming the file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--model: no such file '{path}'.")
     model = keras.models.load_model(path, safe_mode=True)
     if not isinstance(model, Generator):
         raise ValueError(
@@ -97,7 +99,8 @@ def load_run_generator(run_dir, checkpoint=None):
     reader = tf.train.Checkpoint(
         ema_generator=training.checkpoint_entries(generator.weights))
     try:
-        reader.read(checkpoint).assert_existing_objects_matched()
+        reader.read(checkpoint).expect_partial() \
+            .assert_existing_objects_matched()
     except (AssertionError, ValueError) as error:
         raise ValueError(f"Checkpoint '{checkpoint}' does not match "
                          f"{card_path}: {error}") from error

@@ -74,7 +74,12 @@ class GeneratorSignatures(tf.Module):
 
     def __init__(self, generator, limits=ServingLimits(), jit_compile=False):
         super().__init__(name="digan_generator")
-        self.generator = generator
+        # Track the tf.Variables behind the Keras variables, not the Keras
+        # model: a Keras variable saves a copy of itself, which TF1 session
+        # loaders (TF Serving's) restore while the functions read the
+        # original, left uninitialized.
+        object.__setattr__(self, "generator", generator)
+        self.generator_variables = [v.value for v in generator.weights]
         self.limits = limits
         self._chunk = tf.function(self._render_chunk, jit_compile=jit_compile,
                                   reduce_retracing=True)
@@ -120,10 +125,11 @@ class GeneratorSignatures(tf.Module):
             from_seed, input_signature=seeded + labels + options)
 
     def signatures(self):
-        """{signature key: concrete function}, `serving_default` first."""
-        return {"serving_default": self.serving_default.get_concrete_function(),
-                "generate_from_seed":
-                    self.generate_from_seed.get_concrete_function()}
+        """{signature key: tf.function}, `serving_default` first. (Passing
+        the tf.functions, not concrete functions, is what stores the
+        Python default values as `SignatureDef.defaults`.)"""
+        return {"serving_default": self.serving_default,
+                "generate_from_seed": self.generate_from_seed}
 
     def video(self, z_content, z_motion, timestamps, labels=None,
               truncation_psi=None):

@@ -63,36 +63,40 @@ class MappingNetwork(keras.layers.Layer):
             None if w_avg_beta is None
             else validation.check_float("w_avg_beta", w_avg_beta, 0.0)
         )
-        self.embed = None
-        features = self.z_dim
-        if self.num_classes:
-            self.embed = EqualizedDense(
-                self.w_dim, name="embed", dtype=self.dtype_policy
-            )
-            self.embed.build((None, self.num_classes))
-            features += self.w_dim
-        self.dense_layers = []
-        for index in range(self.num_layers):
-            layer = EqualizedDense(
-                self.w_dim,
-                lr_multiplier=self.lr_multiplier,
-                activation="lrelu",
-                name=f"fc{index}",
-                dtype=self.dtype_policy,
-            )
-            layer.build((None, features))
-            features = self.w_dim
-            self.dense_layers.append(layer)
-        self.w_avg = None
-        if self.w_avg_beta is not None:
-            self.w_avg = self.add_weight(
-                name="w_avg",
-                shape=(self.w_dim,),
-                initializer="zeros",
-                trainable=False,
-                # Replicas assign their own batch means: keep their mean.
-                aggregation="mean",
-            )
+        # Sublayers are built here, not on first call: a name scope gives
+        # their variables unique paths (SavedModels loaded by TF1 sessions,
+        # as TF Serving does, key variables by path).
+        with keras.name_scope(self.name, caller=self):
+            self.embed = None
+            features = self.z_dim
+            if self.num_classes:
+                self.embed = EqualizedDense(
+                    self.w_dim, name="embed", dtype=self.dtype_policy
+                )
+                self.embed.build((None, self.num_classes))
+                features += self.w_dim
+            self.dense_layers = []
+            for index in range(self.num_layers):
+                layer = EqualizedDense(
+                    self.w_dim,
+                    lr_multiplier=self.lr_multiplier,
+                    activation="lrelu",
+                    name=f"fc{index}",
+                    dtype=self.dtype_policy,
+                )
+                layer.build((None, features))
+                features = self.w_dim
+                self.dense_layers.append(layer)
+            self.w_avg = None
+            if self.w_avg_beta is not None:
+                self.w_avg = self.add_weight(
+                    name="w_avg",
+                    shape=(self.w_dim,),
+                    initializer="zeros",
+                    trainable=False,
+                    # Replicas assign their own batch means: keep their mean.
+                    aggregation="mean",
+                )
         self.built = True
 
     def call(self, z, labels=None, training=None):

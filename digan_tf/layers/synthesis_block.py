@@ -93,41 +93,45 @@ class SynthesisBlock(keras.layers.Layer):
         grid = max(self.resolution, self.input_resolution)
 
         w_shape = (None, self.w_dim)
-        self.embedding = None
-        if self.in_channels == 0 or self.upsample:
-            self.embedding = MotionCoordinateEmbedding(
-                grid,
-                num_frequencies=num_frequencies,
-                motion_sigma=motion_sigma,
-                fourier_scale=fourier_scale,
-                name="embedding",
-                dtype=self.dtype_policy,
-            )
-            self.embedding.build(w_shape, (None, self.motion_dim), (None, None))
-        embedding_channels = 2 * num_frequencies if self.embedding else 0
+        # Sublayers are built here, not on first call: a name scope gives
+        # their variables unique paths (SavedModels loaded by TF1 sessions,
+        # as TF Serving does, key variables by path).
+        with keras.name_scope(self.name, caller=self):
+            self.embedding = None
+            if self.in_channels == 0 or self.upsample:
+                self.embedding = MotionCoordinateEmbedding(
+                    grid,
+                    num_frequencies=num_frequencies,
+                    motion_sigma=motion_sigma,
+                    fourier_scale=fourier_scale,
+                    name="embedding",
+                    dtype=self.dtype_policy,
+                )
+                self.embedding.build(w_shape, (None, self.motion_dim), (None, None))
+            embedding_channels = 2 * num_frequencies if self.embedding else 0
 
-        def fmm(name, in_features):
-            layer = FMMLayer(
-                self.out_channels, rank=fmm_rank, name=name,
-                dtype=self.dtype_policy,
-            )
-            layer.build((None, in_features), w_shape)
-            return layer
+            def fmm(name, in_features):
+                layer = FMMLayer(
+                    self.out_channels, rank=fmm_rank, name=name,
+                    dtype=self.dtype_policy,
+                )
+                layer.build((None, in_features), w_shape)
+                return layer
 
-        self.fmm_layers = []
-        if self.in_channels:
-            self.fmm_layers.append(
-                fmm("conv0", self.in_channels + embedding_channels)
+            self.fmm_layers = []
+            if self.in_channels:
+                self.fmm_layers.append(
+                    fmm("conv0", self.in_channels + embedding_channels)
+                )
+                self.fmm_layers.append(fmm("conv1", self.out_channels))
+            else:
+                self.fmm_layers.append(fmm("conv1", embedding_channels))
+            for index in range(self.num_extra_layers):
+                self.fmm_layers.append(fmm(f"extra{index}", self.out_channels))
+            self.to_rgb = ToRGB(
+                img_channels, name="torgb", dtype=self.dtype_policy
             )
-            self.fmm_layers.append(fmm("conv1", self.out_channels))
-        else:
-            self.fmm_layers.append(fmm("conv1", embedding_channels))
-        for index in range(self.num_extra_layers):
-            self.fmm_layers.append(fmm(f"extra{index}", self.out_channels))
-        self.to_rgb = ToRGB(
-            img_channels, name="torgb", dtype=self.dtype_policy
-        )
-        self.to_rgb.build((None, self.out_channels), w_shape)
+            self.to_rgb.build((None, self.out_channels), w_shape)
         self.built = True
 
     def call(self, x, img, w, z_motion, timestamps):

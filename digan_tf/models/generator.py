@@ -127,44 +127,48 @@ class Generator(keras.Model):
         self.clip_length = validation.check_int("clip_length", clip_length, 2)
 
         # === Layers ===
-        self.mapping = MappingNetwork(
-            z_dim=self.z_dim,
-            w_dim=self.w_dim,
-            num_layers=self.mapping_layers,
-            num_classes=self.num_classes,
-            lr_multiplier=mapping_lr_multiplier,
-            w_avg_beta=w_avg_beta,
-            name="mapping",
-            dtype=self.dtype_policy,
-        )
-        self.synthesis_blocks = []
-        in_channels = 0
-        block_resolution = 4
-        while block_resolution <= self.resolution:
-            out_channels = channels_at(
-                block_resolution, self.fmaps, self.channel_max
+        # Sublayers are built here, not on first call: a name scope gives
+        # their variables unique paths (SavedModels loaded by TF1 sessions,
+        # as TF Serving does, key variables by path).
+        with keras.name_scope(self.name, caller=self):
+            self.mapping = MappingNetwork(
+                z_dim=self.z_dim,
+                w_dim=self.w_dim,
+                num_layers=self.mapping_layers,
+                num_classes=self.num_classes,
+                lr_multiplier=mapping_lr_multiplier,
+                w_avg_beta=w_avg_beta,
+                name="mapping",
+                dtype=self.dtype_policy,
             )
-            self.synthesis_blocks.append(
-                SynthesisBlock(
-                    block_resolution,
-                    out_channels,
-                    in_channels=in_channels,
-                    input_resolution=self.input_resolution,
-                    num_extra_layers=int(
-                        block_resolution in self.extra_layer_resolutions
-                    ),
-                    fmm_rank=self.fmm_rank,
-                    num_frequencies=self.num_frequencies,
-                    motion_sigma=self.motion_sigma,
-                    fourier_scale=self.fourier_scale,
-                    w_dim=self.w_dim,
-                    motion_dim=self.motion_dim,
-                    name=f"b{block_resolution}",
-                    dtype=self.dtype_policy,
+            self.synthesis_blocks = []
+            in_channels = 0
+            block_resolution = 4
+            while block_resolution <= self.resolution:
+                out_channels = channels_at(
+                    block_resolution, self.fmaps, self.channel_max
                 )
-            )
-            in_channels = out_channels
-            block_resolution *= 2
+                self.synthesis_blocks.append(
+                    SynthesisBlock(
+                        block_resolution,
+                        out_channels,
+                        in_channels=in_channels,
+                        input_resolution=self.input_resolution,
+                        num_extra_layers=int(
+                            block_resolution in self.extra_layer_resolutions
+                        ),
+                        fmm_rank=self.fmm_rank,
+                        num_frequencies=self.num_frequencies,
+                        motion_sigma=self.motion_sigma,
+                        fourier_scale=self.fourier_scale,
+                        w_dim=self.w_dim,
+                        motion_dim=self.motion_dim,
+                        name=f"b{block_resolution}",
+                        dtype=self.dtype_policy,
+                    )
+                )
+                in_channels = out_channels
+                block_resolution *= 2
         self.built = True
 
     @property

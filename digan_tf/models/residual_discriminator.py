@@ -77,41 +77,45 @@ class ResidualDiscriminator(keras.Model):
 
         # === Layers ===
         self.blocks = []
-        shape = (None, self.resolution, self.resolution, self.input_channels)
-        block_resolution = self.resolution
-        while block_resolution > 4:
-            block = DiscriminatorBlock(
-                channels_at(block_resolution, self.fmaps, self.channel_max),
-                channels_at(block_resolution // 2, self.fmaps,
-                            self.channel_max),
-                from_rgb=not self.blocks,
-                name=f"b{block_resolution}",
+        # Sublayers are built here, not on first call: a name scope gives
+        # their variables unique paths (SavedModels loaded by TF1 sessions,
+        # as TF Serving does, key variables by path).
+        with keras.name_scope(self.name, caller=self):
+            shape = (None, self.resolution, self.resolution, self.input_channels)
+            block_resolution = self.resolution
+            while block_resolution > 4:
+                block = DiscriminatorBlock(
+                    channels_at(block_resolution, self.fmaps, self.channel_max),
+                    channels_at(block_resolution // 2, self.fmaps,
+                                self.channel_max),
+                    from_rgb=not self.blocks,
+                    name=f"b{block_resolution}",
+                    dtype=self.dtype_policy,
+                )
+                block.build(shape)
+                shape = block.compute_output_shape(shape)
+                self.blocks.append(block)
+                block_resolution //= 2
+            self.epilogue = DiscriminatorEpilogue(
+                channels_4,
+                output_dim=self.cmap_dim if self.num_classes else 1,
+                mbstd_group_size=mbstd_group_size,
+                mbstd_num_channels=mbstd_num_channels,
+                name="b4",
                 dtype=self.dtype_policy,
             )
-            block.build(shape)
-            shape = block.compute_output_shape(shape)
-            self.blocks.append(block)
-            block_resolution //= 2
-        self.epilogue = DiscriminatorEpilogue(
-            channels_4,
-            output_dim=self.cmap_dim if self.num_classes else 1,
-            mbstd_group_size=mbstd_group_size,
-            mbstd_num_channels=mbstd_num_channels,
-            name="b4",
-            dtype=self.dtype_policy,
-        )
-        self.epilogue.build(shape)
-        self.mapping = None
-        if self.num_classes:
-            self.mapping = MappingNetwork(
-                z_dim=0,
-                w_dim=self.cmap_dim,
-                num_layers=self.mapping_layers,
-                num_classes=self.num_classes,
-                w_avg_beta=None,
-                name="mapping",
-                dtype=self.dtype_policy,
-            )
+            self.epilogue.build(shape)
+            self.mapping = None
+            if self.num_classes:
+                self.mapping = MappingNetwork(
+                    z_dim=0,
+                    w_dim=self.cmap_dim,
+                    num_layers=self.mapping_layers,
+                    num_classes=self.num_classes,
+                    w_avg_beta=None,
+                    name="mapping",
+                    dtype=self.dtype_policy,
+                )
         self.built = True
 
     def call(self, images, labels=None, training=None):
