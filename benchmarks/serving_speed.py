@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Frames/s of the exported SavedModel signature and of `bin/generate` end
+to end, at the paper config (R=128, fmaps=1) on this machine.
+
+For each of float32 graph and XLA: exports an (untrained, seeded)
+generator, loads the SavedModel with `tf.saved_model.load`, times the
+`generate_from_seed` signature alone, then `bin/generate`'s pipeline on the
+same SavedModel (rendering, uint8, H.264 encoding; with and without GIFs),
+and prints frames/s, the fraction of the measured float32 matmul peak (the
+spec's 19.8 GFLOP per frame) and the ratio of the command to the signature.
+The authors' PyTorch code renders 2.8 frames/s on this kind of machine.
+
+  python benchmarks/serving_speed.py [--frames=16] [--repeats=3]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from digan_tf import export  # noqa: E402
+from digan_tf import generate_samples  # noqa: E402
+from digan_tf import generator_sources  # noqa: E402
+from generator_speed import GFLOP_PER_FRAME, median_seconds  # noqa: E402
+from machine_peak import matmul_peak_gflops  # noqa: E402
+
+AUTHORS_FRAMES_PER_SECOND = 2.8
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(0)
+    generator = digan_tf.Generator()
+    peak = matmul_peak_gflops()
+    print(f"float32 matmul peak: {peak:.0f} GFLOP/s, {os.cpu_count()} cores; "
+          f"paper config, 1 video x {args.frames} frames of 128x128")
+    with tempfile.TemporaryDirectory() as directory:
+        for jit_compile in (False, True):
+            name = "xla" if jit_compile else "graph"
+            paths = export.export_generator(generator, directory, name,
+                                            jit_compile=jit_compile)
+            loaded = tf.saved_model.load(paths.saved_model)
+            signature = loaded.signatures["generate_from_seed"]
+            inputs = dict(
+                seed=tf.constant([1], tf.int64),
+                num_frames=tf.constant(args.frames),
+                start_time=tf.constant(0.0), time_step=tf.constant(1 / 15),
+                truncation_psi=tf.constant([1.0]))
+            seconds = median_seconds(
+                lambda: signature(**inputs)["video"].numpy(), args.repeats)
+            rows = [("signature", args.frames / seconds)]
+            source = generator_sources.open_source(paths.saved_model)
+            for gif in (False, True):
+                seconds = median_seconds(
+                    lambda gif=gif: generate_samples.generate_videos(
+                        source, os.path.join(directory, "out"), num_videos=1,
+                        num_frames=args.frames, fps=8, seed=1, gif=gif,
+                        grid=False),
+                    args.repeats)
+                label = "bin/generate" + (" +GIF" if gif else " MP4")
+                rows.append((label, args.frames / seconds))
+            for label, rate in rows:
+                print(f"  {name:5s} {label:19s} {rate:6.2f} frames/s  "
+                      f"{rate * GFLOP_PER_FRAME / peak:6.1%} of peak  "
+                      f"{rate / AUTHORS_FRAMES_PER_SECOND:5.2f}x authors  "
+                      f"signature/this {rows[0][1] / rate:4.2f}")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
