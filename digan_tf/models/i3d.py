@@ -196,18 +196,21 @@ class I3D(keras.Model):
         for scope, cin, out, kernel, strides, batch_norm in _units(
                 num_classes):
             unit = Unit3D(out, kernel, strides, batch_norm,
-                          name=scope.replace("/", "__"))
+                          name=scope.replace("/", "__"),
+                          dtype=self.dtype_policy)
             unit.build((None, None, None, None, cin))
             self.units[scope] = unit
+        pool = dict(padding="same", dtype=self.dtype_policy)
         self.stem_pool = keras.layers.MaxPooling3D(
-            (1, 3, 3), (1, 2, 2), padding="same", name="MaxPool3d_2a_3x3")
+            (1, 3, 3), (1, 2, 2), name="MaxPool3d_2a_3x3", **pool)
         self.block_pools = {
-            block: keras.layers.MaxPooling3D(kernel, strides, padding="same")
+            block: keras.layers.MaxPooling3D(kernel, strides, **pool)
             for block, (kernel, strides) in POOL_BEFORE.items()}
         self.branch_pool = keras.layers.MaxPooling3D(
-            (3, 3, 3), (1, 1, 1), padding="same", name="branch_3_pool")
+            (3, 3, 3), (1, 1, 1), name="branch_3_pool", **pool)
         self.logits_pool = keras.layers.AveragePooling3D(
-            LOGITS_POOL, (1, 1, 1), padding="valid", name="logits_pool")
+            LOGITS_POOL, (1, 1, 1), padding="valid", name="logits_pool",
+            dtype=self.dtype_policy)
         self.built = True
 
     def call(self, videos):
