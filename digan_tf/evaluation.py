@@ -24,7 +24,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from digan_tf import i3d_weights
 from digan_tf import metrics
 from digan_tf import sampling
 from digan_tf import validation
@@ -32,6 +31,8 @@ from digan_tf import video_writer
 from digan_tf.atomic_files import atomic_path
 from digan_tf.data import pipelines
 from digan_tf.data import tfrecord_format
+from digan_tf.i3d_weights import checkpoint_prefix
+from digan_tf.i3d_weights import load as load_i3d_weights
 from digan_tf.models.generator import Generator
 from digan_tf.models.i3d import I3D
 from digan_tf.models.i3d import INPUT_SIZE
@@ -72,7 +73,7 @@ class VideoEmbedder:
         self.weights = weights
         self.network = I3D(dtype="float32")
         if weights:
-            i3d_weights.load(self.network, weights)
+            load_i3d_weights(self.network, weights)
         else:
             self.network.randomize(RANDINIT_SEED)
         hasher = hashlib.sha1()
@@ -164,6 +165,11 @@ class Evaluator:
             metric_names, have_weights=bool(i3d_weights))
         self.num_videos = validation.check_int("--num_videos", num_videos, 2)
         self.batch_size = validation.check_int("--batch_size", batch_size, 1)
+        validation.check_int("--seed", seed, 0)
+        validation.check_int("--kvd_subsets", kvd_subsets, 1)
+        validation.check_int("--kvd_subset_size", kvd_subset_size, 2)
+        if i3d_weights:
+            checkpoint_prefix(i3d_weights)
         for length in {m.clip_length for m in self.metrics}:
             check_enough_clips(data_dir, length, num_videos)
         self.data_dir = data_dir
@@ -261,6 +267,7 @@ def load_generator(path, flag="--model"):
 
 
 def _load_run_dir(run_dir, flag):
+    # Imported here: training imports this module (metrics callback).
     from digan_tf import configs
     from digan_tf import training
 
