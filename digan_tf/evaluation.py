@@ -182,7 +182,9 @@ class Evaluator:
         self._embedders = {}
         self._real = {}
 
-    def _embedder(self, randinit):
+    def embedder(self, randinit):
+        """The `VideoEmbedder` with random (`randinit`) or pretrained
+        weights, built on first use."""
         if randinit not in self._embedders:
             self._embedders[randinit] = VideoEmbedder(
                 None if randinit else self.i3d_weights, self.jit_compile)
@@ -193,7 +195,7 @@ class Evaluator:
 
     def real_features(self, randinit, clip_length):
         """Features of the real clips, from memory, the cache or I3D."""
-        embedder = self._embedder(randinit)
+        embedder = self.embedder(randinit)
         key = (embedder.weights_digest, clip_length)
         if key in self._real:
             return self._real[key]
@@ -233,7 +235,7 @@ class Evaluator:
         for randinit, clip_length in groups:
             real = self.real_features(randinit, clip_length)
             for repeat in range(repeats):
-                fake = self._embedder(randinit).embed(
+                fake = self.embedder(randinit).embed(
                     generated_clip_batches(
                         generator, self.num_videos, clip_length, time_step,
                         self._clip_batch(clip_length), self.seed + 1 + repeat,
