@@ -157,14 +157,15 @@ def _scalars(directory, tag):
 
 def test_training_measures_metrics_every_k_kimg(tmp_path):
     """Batch 4, a measurement every 0.004 kimg: after steps 1 and 2, in
-    metrics.jsonl and TensorBoard; real features computed once."""
+    metrics.jsonl and TensorBoard; real features computed once. The run
+    dir then loads as bin/evaluate's --model: its EMA generator."""
     config = configs.TrainConfig(
         data_dir="demo", run_dir=str(tmp_path / "run"), resolution=32,
         fmaps=0.03125, channel_max=16, batch_size=4, clip_length=16,
         demo_videos=4, num_samples=2, max_steps=2, run_eagerly=True,
         metrics="fvd16_randinit", metrics_every_kimg=0.004,
         metrics_videos=2)
-    training.train(config)
+    model = training.train(config)
     run = tmp_path / "run"
     lines = [json.loads(line) for line in
              (run / "metrics.jsonl").read_text().splitlines()]
@@ -176,3 +177,8 @@ def test_training_measures_metrics_every_k_kimg(tmp_path):
                                [line["fvd16_randinit"] for line in lines],
                                rtol=1e-6)
     assert len(list((run / "feature_cache").iterdir())) == 1
+    generator, clip_length = evaluation.load_generator(str(run))
+    assert clip_length == 16
+    for loaded, trained in zip(generator.weights,
+                               model.ema_generator.weights, strict=True):
+        np.testing.assert_array_equal(loaded.numpy(), trained.numpy())
