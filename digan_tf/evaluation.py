@@ -117,10 +117,10 @@ def real_clip_batches(data_dir, clip_length, num_videos, batch_size, seed):
                                      seed=seed, shuffle=True)
     remaining = num_videos
     for clips, _ in dataset:
-        if remaining <= 0:
-            return
         yield clips.numpy()[:remaining]
         remaining -= len(clips)
+        if remaining <= 0:
+            return
 
 
 def generated_clip_batches(generator, num_videos, clip_length, time_step,
