@@ -17,13 +17,11 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from digan_tf import export  # noqa: E402

@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
+from digan_tf import metrics  # noqa: E402
 from digan_tf import official  # noqa: E402
 from digan_tf import sampling  # noqa: E402
 from digan_tf.models.digan import DIGAN  # noqa: E402
@@ -24,6 +25,7 @@ __all__ = [
     "ImageDiscriminator",
     "MotionDiscriminator",
     "ResidualDiscriminator",
+    "metrics",
     "official",
     "sampling",
 ]

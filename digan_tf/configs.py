@@ -5,6 +5,7 @@ factories in `training` turn it into plain constructor arguments."""
 import dataclasses
 import math
 
+from digan_tf import metrics as video_metrics
 from digan_tf import validation
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -51,6 +52,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     num_samples: int = 8
     demo_videos: int = 256
+    metrics: str = ""
+    metrics_every_kimg: float = 100.0
+    metrics_videos: int = 512
+    i3d_weights: str = ""
 
     def __post_init__(self):
         validation.check_power_of_two("--resolution", self.resolution, 32)
@@ -85,6 +90,12 @@ class TrainConfig:
         for name in ("log_every", "sample_every", "checkpoint_every",
                      "keep_checkpoints", "num_samples", "demo_videos"):
             validation.check_int(f"--{name}", getattr(self, name), 1)
+        if self.metrics:
+            video_metrics.parse_metric_names(
+                self.metrics, have_weights=bool(self.i3d_weights))
+        validation.check_float("--metrics_every_kimg",
+                               self.metrics_every_kimg, exclusive_minimum=0.0)
+        validation.check_int("--metrics_videos", self.metrics_videos, 2)
         if not self.data_dir:
             raise ValueError("--data_dir is required (a prepared dataset, or "
                              f"'{DEMO_DATA}').")

@@ -107,6 +107,14 @@ def load_run_generator(run_dir, checkpoint=None):
     return generator, card["class_names"], checkpoint
 
 
+def load_generator(path, checkpoint=None):
+    """A Keras `Generator` from a .keras file or a run dir (its EMA
+    generator)."""
+    if os.path.isdir(path):
+        return load_run_generator(path, checkpoint)[0]
+    return load_keras_generator(path)
+
+
 def open_saved_model(path):
     """A `VideoSource` for an exported SavedModel; only TensorFlow runs."""
     loaded = tf.saved_model.load(path)

@@ -28,6 +28,7 @@ from digan_tf.atomic_files import atomic_path
 from digan_tf.data import demo_dataset
 from digan_tf.data import pipelines
 from digan_tf.data import tfrecord_format
+from digan_tf.metrics_callback import MetricsCallback
 from digan_tf.models.digan import DIGAN
 from digan_tf.models.digan import lazy_regularization_adam
 from digan_tf.models.generator import Generator
@@ -304,9 +305,12 @@ def train(config):
         os.path.join(config.run_dir, "tensorboard"))
     monitor = TrainingMonitor(config, manager, writer, config.total_steps,
                               config.batch_size)
+    callbacks = [monitor]
+    if config.metrics:
+        callbacks.append(MetricsCallback(config, data_dir, writer))
     model.fit(dataset, steps_per_epoch=remaining, epochs=1, verbose=0,
               shuffle=False,
-              callbacks=[monitor])
+              callbacks=callbacks)
     if monitor.failure is not None:
         raise monitor.failure
     return model

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""I3D feature extraction speed: clips/s of the FVD embedder
+(reference preprocessing + I3D, uint8 clips in, 400 features out) as a
+tf.function and with XLA, against this machine's float32 matmul peak.
+FLOPs are counted by TensorFlow's profiler on the traced graph. Prints
+figures; asserts nothing.
+
+  python benchmarks/i3d_speed.py [--batch=8] [--frames=16] [--repeats=3]
+"""
+
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import digan_tf  # noqa: E402,F401  (before TensorFlow: oneDNN setting)
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from generator_speed import median_seconds  # noqa: E402
+from machine_peak import matmul_peak_gflops  # noqa: E402
+from train_speed import graph_gflop  # noqa: E402
+
+from digan_tf import evaluation  # noqa: E402
+from digan_tf.models.i3d import I3D  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--resolution", type=int, default=128,
+                        help="frame size of the uint8 input clips")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", default="graph,xla")
+    args = parser.parse_args()
+
+    peak = matmul_peak_gflops()
+    print(f"float32 matmul peak: {peak:.0f} GFLOP/s, {os.cpu_count()} cores")
+    i3d = I3D().randomize(0)
+    clips = tf.constant(np.random.default_rng(0).integers(
+        0, 256, (args.batch, args.frames, args.resolution, args.resolution,
+                 3), dtype=np.uint8))
+    gflop = None
+    for mode in args.modes.split(","):
+        embed = tf.function(lambda c: i3d(evaluation.preprocess(c)),
+                            jit_compile=mode == "xla")
+        if gflop is None:
+            gflop = graph_gflop(embed, clips) / args.batch
+            print(f"{gflop:.1f} GFLOP per {args.frames}-frame clip at 224")
+        seconds = median_seconds(lambda: embed(clips).numpy(), args.repeats)
+        rate = args.batch / seconds
+        print(f"{mode:6s} batch {args.batch}: {rate:.2f} clips/s, "
+              f"{gflop * rate:.0f} GFLOP/s ({gflop * rate / peak:.0%} of "
+              f"peak); 2048 clips in {2048 / rate / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

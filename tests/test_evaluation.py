@@ -1,0 +1,185 @@
+"""FVD/KVD end to end with the fixed-random-weight I3D (`*_randinit`):
+the ranking it gives, the real-feature cache, bin/evaluate, and the
+metrics during training."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import digan_tf
+from digan_tf import configs
+from digan_tf import generator_sources
+from digan_tf import evaluation
+from digan_tf import metrics
+from digan_tf import training
+from digan_tf.atomic_files import save_model
+from digan_tf.data import demo_dataset
+from tests import testing
+
+ROOT = pathlib.Path(__file__).parent.parent
+RANDINIT = "fvd16_randinit,kvd16_randinit"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """16 moving-shape videos of 32 frames at 32x32: 32 clips of 16."""
+    path = str(tmp_path_factory.mktemp("demo"))
+    demo_dataset.write_demo_dataset(path, resolution=32, clip_length=16,
+                                    num_videos=16, seed=0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return digan_tf.Generator(**testing.TINY_GENERATOR)
+
+
+def test_randinit_metrics_rank_real_clips_closest(data_dir, generator):
+    """Against 6 real clips: 6 other real clips score lower than a
+    collapsed generator (every video from the average latent, psi = 0) and
+    than uniform noise, in both FVD and KVD."""
+    evaluator = evaluation.Evaluator(data_dir, RANDINIT, num_videos=6,
+                                     batch_size=3)
+    collapsed = evaluator(generator, truncation_psi=0.0)
+    real = evaluator.real_features(randinit=True, clip_length=16)
+    embedder = evaluator.embedder(randinit=True)
+    clips = np.concatenate(list(evaluation.real_clip_batches(
+        data_dir, 16, 12, batch_size=12, seed=0)))
+    other_real = embedder.embed(np.split(clips[6:], 2), 6, "real")
+    noise = embedder.embed(np.split(np.random.default_rng(0).integers(
+        0, 256, (6, 16, 32, 32, 3), dtype=np.uint8), 2), 6, "noise")
+    fvd_real = metrics.frechet_distance(other_real, real)
+    kvd_real = metrics.kernel_distance(other_real, real)
+    assert 0 < fvd_real < collapsed["fvd16_randinit"][0]
+    assert fvd_real < metrics.frechet_distance(noise, real)
+    assert kvd_real < collapsed["kvd16_randinit"][0]
+    assert kvd_real < metrics.kernel_distance(noise, real)
+
+
+def test_real_features_are_cached_per_dataset_length_count_and_weights(
+        data_dir, tmp_path):
+    cache = tmp_path / "cache"
+    first = evaluation.Evaluator(data_dir, "fvd16_randinit", num_videos=2,
+                                 cache_dir=str(cache))
+    features = first.real_features(randinit=True, clip_length=16)
+    (path,) = cache.iterdir()
+    assert path.name.startswith(f"{os.path.basename(data_dir)}-16f-2-"
+                                "randinit-")
+    np.testing.assert_array_equal(np.load(path), features)
+    # A new evaluator reads the file (proved by a marker written into it)
+    marker = np.full_like(features, 7.0)
+    np.save(path, marker)
+    second = evaluation.Evaluator(data_dir, "kvd16_randinit", num_videos=2,
+                                  cache_dir=str(cache))
+    np.testing.assert_array_equal(
+        second.real_features(randinit=True, clip_length=16), marker)
+    evaluation.Evaluator(data_dir, "fvd16_randinit", num_videos=3,
+                         cache_dir=str(cache)).real_features(True, 16)
+    assert len(list(cache.iterdir())) == 2
+    assert not [p for p in cache.iterdir() if ".tmp-" in p.name]
+
+
+def _evaluate(tmp_path, *flags):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bin" / "evaluate"),
+         f"--cache_dir={tmp_path / 'cache'}", *flags],
+        capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+
+
+def test_bin_evaluate_prints_a_table_and_writes_json(data_dir, generator,
+                                                     tmp_path):
+    model = str(tmp_path / "g.keras")
+    save_model(generator, model)
+    result = _evaluate(tmp_path, f"--model={model}",
+                       f"--data_dir={data_dir}", f"--metrics={RANDINIT}",
+                       "--num_videos=3", "--repeats=2", "--batch_size=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "g-metrics.json").read_text())
+    assert report["protocol"]["num_videos"] == 3
+    assert report["protocol"]["time_step"] == pytest.approx(1 / 15)
+    for name in ("fvd16_randinit", "kvd16_randinit"):
+        values = report["results"][name]
+        assert len(values) == 2 and values[0] != values[1]
+        assert all(np.isfinite(values))
+        mean = np.mean(values)
+        assert any(line.split()[:2] == [name, f"{mean:.3f}"]
+                   for line in result.stdout.splitlines())
+    assert report["results"]["fvd16_randinit"][0] > 0
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--metrics=fvd16", "--metrics=fvd16 needs the pretrained I3D: give "
+                        "--i3d_weights"),
+    ("--num_videos=33", "--num_videos=33 but --data_dir '{data_dir}' holds "
+                        "only 32 clips of 16 frames"),
+    ("--i3d_weights={tmp_path}/i3d", "--i3d_weights: no such checkpoint or "
+                                     "TF Hub module directory"),
+])
+def test_bin_evaluate_bad_flags_stop_before_any_work(data_dir, tmp_path,
+                                                     flag, message):
+    flag = flag.format(tmp_path=tmp_path)
+    result = _evaluate(tmp_path, f"--model={tmp_path}/g.keras",
+                       f"--data_dir={data_dir}", "--metrics=fvd16_randinit",
+                       flag)
+    assert result.returncode != 0
+    assert message.format(data_dir=data_dir) in result.stderr
+    assert not (tmp_path / "cache").exists()
+
+
+def test_config_checks_metric_flags():
+    base = dict(data_dir="demo", run_dir="run")
+    with pytest.raises(ValueError, match="--metrics=kvd128 needs the "
+                       "pretrained I3D"):
+        configs.TrainConfig(**base, metrics="kvd128")
+    with pytest.raises(ValueError, match="--metrics: unknown metric"):
+        configs.TrainConfig(**base, metrics="fvd")
+    with pytest.raises(ValueError, match="--metrics_every_kimg` must be > 0"):
+        configs.TrainConfig(**base, metrics_every_kimg=0.0)
+    assert configs.TrainConfig(**base, metrics="fvd128", i3d_weights="i3d")
+
+
+def _scalars(directory, tag):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    accumulator = event_accumulator.EventAccumulator(
+        str(directory), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return [(e.step, float(tf.make_ndarray(e.tensor_proto)))
+            for e in accumulator.Tensors(tag)]
+
+
+def test_training_measures_metrics_every_k_kimg(tmp_path):
+    """Batch 4, a measurement every 0.004 kimg: after steps 1 and 2, in
+    metrics.jsonl and TensorBoard; real features computed once. The run
+    dir then loads as bin/evaluate's --model: its EMA generator."""
+    config = configs.TrainConfig(
+        data_dir="demo", run_dir=str(tmp_path / "run"), resolution=32,
+        fmaps=0.03125, channel_max=16, batch_size=4, clip_length=16,
+        demo_videos=4, num_samples=2, max_steps=2, run_eagerly=True,
+        metrics="fvd16_randinit", metrics_every_kimg=0.004,
+        metrics_videos=2)
+    model = training.train(config)
+    run = tmp_path / "run"
+    lines = [json.loads(line) for line in
+             (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(line["step"], line["kimg"]) for line in lines] == [
+        (1, 0.004), (2, 0.008)]
+    logged = _scalars(run / "tensorboard", "Metrics/fvd16_randinit")
+    assert [step for step, _ in logged] == [1, 2]
+    np.testing.assert_allclose([value for _, value in logged],
+                               [line["fvd16_randinit"] for line in lines],
+                               rtol=1e-6)
+    assert len(list((run / "feature_cache").iterdir())) == 1
+    generator = generator_sources.load_generator(str(run))
+    assert generator.clip_length == 16
+    for loaded, trained in zip(generator.weights,
+                               model.ema_generator.weights, strict=True):
+        np.testing.assert_array_equal(loaded.numpy(), trained.numpy())
