@@ -57,7 +57,8 @@ def test_resumes_after_sigkill_with_the_same_state(tmp_path):
         _command(run_dir, "--max_steps=50", "--checkpoint_every=2"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     deadline = time.time() + 400
-    while not (checkpoints / "ckpt-2.index").exists():
+    # Wait for the checkpoint state file, written after the checkpoint.
+    while tf.train.latest_checkpoint(str(checkpoints)) is None:
         assert process.poll() is None, process.stderr.read().decode()[-3000:]
         assert time.time() < deadline
         time.sleep(0.2)
