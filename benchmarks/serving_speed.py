@@ -6,7 +6,8 @@ For each of float32 graph and XLA: exports an (untrained, seeded)
 generator, loads the SavedModel with `tf.saved_model.load`, times the
 `generate_from_seed` signature alone, then `bin/generate`'s pipeline on the
 same SavedModel (rendering, uint8, H.264 encoding; with and without GIFs),
-and prints frames/s, the fraction of the measured float32 matmul peak (the
+and prints frames/s (with the Keras generator in a tf.function as the
+baseline of the same run), the fraction of the measured float32 matmul peak (the
 spec's 19.8 GFLOP per frame) and the ratio of the command to the signature.
 The authors' PyTorch code renders 2.8 frames/s on this kind of machine.
 
@@ -44,6 +45,13 @@ def main():
     peak = matmul_peak_gflops()
     print(f"float32 matmul peak: {peak:.0f} GFLOP/s, {os.cpu_count()} cores; "
           f"paper config, 1 video x {args.frames} frames of 128x128")
+    z = tf.random.stateless_normal([1, 512], seed=[0, 0])
+    t = tf.range(args.frames, dtype=tf.float32)[None] / 15
+    direct = tf.function(lambda: generator(z, z, t))
+    rate = args.frames / median_seconds(lambda: direct().numpy(),
+                                        args.repeats)
+    print(f"  Keras generator in a tf.function (baseline): {rate:6.2f} "
+          f"frames/s  {rate * GFLOP_PER_FRAME / peak:6.1%} of peak")
     with tempfile.TemporaryDirectory() as directory:
         for jit_compile in (False, True):
             name = "xla" if jit_compile else "graph"
