@@ -36,6 +36,7 @@ class ProgressBar:
         self._log_interval = log_interval
         self._start = time.monotonic()
         self._last_draw = 0.0
+        self._drawn_count = None
         self.extra = ""
 
     def rate(self):
@@ -53,7 +54,8 @@ class ProgressBar:
             self._draw(now)
 
     def close(self):
-        self._draw(time.monotonic())
+        if self._interactive or self._drawn_count != self.count:
+            self._draw(time.monotonic())
         if self._interactive:
             self._stream.write("\n")
         self._stream.flush()
@@ -82,6 +84,7 @@ class ProgressBar:
 
     def _draw(self, now):
         self._last_draw = now
+        self._drawn_count = self.count
         text = self.line(now)
         if self._interactive:
             self._stream.write("\r" + text + "\x1b[K")
