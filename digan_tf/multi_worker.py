@@ -1,0 +1,124 @@
+"""Training across processes and machines with MultiWorkerMirroredStrategy:
+which worker writes the run dir (the chief), where the others write (a
+temporary directory, removed when they finish), and how a SIGTERM or a lost
+worker ends a run.
+
+The cluster comes from `TF_CONFIG` in TensorFlow's format; the chief is the
+`chief` task when the cluster has one, else worker 0. Every worker reads the
+newest checkpoint from the chief's `--run_dir`, so on several machines it
+must be the same path on a shared file system (NFS, gs://).
+"""
+
+import contextlib
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+# What `bin/train` exits with after a preemption checkpoint: 128 + SIGTERM,
+# the code TensorFlow's GCE preemption handling also treats as restartable.
+PREEMPTED_EXIT_CODE = 143
+
+
+class Preempted(Exception):
+    """A worker got SIGTERM; every worker saved a checkpoint after the same
+    step and stopped. Running the same command again resumes there."""
+
+
+class WorkerLost(RuntimeError):
+    """A collective failed because another worker died or is unreachable."""
+
+
+def is_chief(strategy):
+    """Whether this process writes the run dir: the `chief` task, worker 0
+    of a cluster without one, or the only process."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    jobs = resolver.cluster_spec().jobs if resolver is not None else []
+    if not jobs:
+        return True
+    if "chief" in jobs:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def describe(strategy):
+    """`worker 1 of 2` (or `single process`), for messages."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().jobs:
+        return "single process"
+    total = resolver.cluster_spec().num_tasks(resolver.task_type)
+    return f"{resolver.task_type} {resolver.task_id} of {total}"
+
+
+@contextlib.contextmanager
+def output_dir(run_dir, chief):
+    """Yields where this worker writes its checkpoints, summaries, samples
+    and demo data: `run_dir` on the chief; elsewhere a fresh local
+    temporary directory (MultiWorkerMirroredStrategy needs every worker to
+    take part in each save), removed when the block exits, however it
+    exits."""
+    if chief:
+        yield run_dir
+        return
+    directory = tempfile.mkdtemp(prefix="digan-worker-")
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def preemption_handler(strategy, save):
+    """Yields a `tf.distribute.experimental.PreemptionCheckpointHandler`:
+    after a SIGTERM on any worker, every worker calls `save()` (which
+    returns the checkpoint path) after the same step, then `Preempted` is
+    raised. Call its `save_checkpoint_if_preempted()` once per step.
+
+    The handler counts its calls to align the workers; that count must be
+    the same on every worker, so it is not persisted: the handler restores
+    from an empty directory (the run's own step counter lives in the real
+    checkpoints) and starts at 0 on every worker.
+    """
+    saved = []
+
+    def save_and_remember():
+        saved.append(save())
+
+    def stop():
+        raise Preempted(f"preempted (SIGTERM): saved {saved[-1]}; run the "
+                        "same command on every worker to resume.")
+
+    config = tf.distribute.experimental.TerminationConfig(
+        exit_fn=stop, save_fn=save_and_remember)
+    with tempfile.TemporaryDirectory() as empty:
+        handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+            getattr(strategy, "cluster_resolver", None),
+            tf.train.CheckpointManager(tf.train.Checkpoint(), empty, 1),
+            termination_config=config)
+    try:
+        yield handler
+    finally:
+        # The handler's thread that waits for a peer's signal ends only in
+        # its __del__, which that same thread keeps from running; left
+        # alone, it fails with "Socket closed" when the chief (which hosts
+        # the coordination service) exits first.
+        handler._stop_cluster_wise_termination_watcher_thread()
+
+
+@contextlib.contextmanager
+def reporting_lost_workers(strategy, checkpoint_dir):
+    """Turns the error a collective raises when a peer died into
+    `WorkerLost`, naming the checkpoint a restart resumes from. Errors of
+    a single process pass unchanged."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        if describe(strategy) == "single process":
+            raise
+        latest = tf.train.latest_checkpoint(checkpoint_dir) or "none yet"
+        first_line = (error.message or "").strip().splitlines()[:1]
+        raise WorkerLost(
+            f"{describe(strategy)}: the cluster lost a worker "
+            f"({type(error).__name__}: {' '.join(first_line)[:300]}). "
+            f"Restart every worker with the same command to resume from "
+            f"the last checkpoint ({latest}).") from error
