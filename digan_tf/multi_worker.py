@@ -10,6 +10,8 @@ must be the same path on a shared file system (NFS, gs://).
 """
 
 import contextlib
+import os
+import re
 import shutil
 import tempfile
 
@@ -29,22 +31,30 @@ class WorkerLost(RuntimeError):
     """A collective failed because another worker died or is unreachable."""
 
 
-def is_chief(strategy):
+def cluster_resolver(strategy):
+    """The strategy's `ClusterResolver` (None when it has none)."""
+    return getattr(strategy, "cluster_resolver", None)
+
+
+def _in_cluster(resolver):
+    return resolver is not None and bool(resolver.cluster_spec().jobs)
+
+
+def is_chief(resolver):
     """Whether this process writes the run dir: the `chief` task, worker 0
-    of a cluster without one, or the only process."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    jobs = resolver.cluster_spec().jobs if resolver is not None else []
-    if not jobs:
+    of a cluster without one, or the only process (`resolver` None or with
+    an empty cluster)."""
+    if not _in_cluster(resolver):
         return True
+    jobs = resolver.cluster_spec().jobs
     if "chief" in jobs:
         return resolver.task_type == "chief"
     return resolver.task_type == "worker" and resolver.task_id == 0
 
 
-def describe(strategy):
+def describe(resolver):
     """`worker 1 of 2` (or `single process`), for messages."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().jobs:
+    if not _in_cluster(resolver):
         return "single process"
     total = resolver.cluster_spec().num_tasks(resolver.task_type)
     return f"{resolver.task_type} {resolver.task_id} of {total}"
@@ -68,11 +78,12 @@ def output_dir(run_dir, chief):
 
 
 @contextlib.contextmanager
-def preemption_handler(strategy, save):
+def preemption_handler(resolver, save, checkpoint_dir):
     """Yields a `tf.distribute.experimental.PreemptionCheckpointHandler`:
     after a SIGTERM on any worker, every worker calls `save()` (which
     returns the checkpoint path) after the same step, then `Preempted` is
-    raised. Call its `save_checkpoint_if_preempted()` once per step.
+    raised, naming the checkpoint in `checkpoint_dir` (the chief's). Call
+    its `save_checkpoint_if_preempted()` once per step.
 
     The handler counts its calls to align the workers; that count must be
     the same on every worker, so it is not persisted: the handler restores
@@ -85,14 +96,15 @@ def preemption_handler(strategy, save):
         saved.append(save())
 
     def stop():
-        raise Preempted(f"preempted (SIGTERM): saved {saved[-1]}; run the "
-                        "same command on every worker to resume.")
+        path = os.path.join(checkpoint_dir, os.path.basename(saved[-1]))
+        raise Preempted(f"preempted (SIGTERM): saved {path}; run the same "
+                        "command on every worker to resume.")
 
     config = tf.distribute.experimental.TerminationConfig(
         exit_fn=stop, save_fn=save_and_remember)
     with tempfile.TemporaryDirectory() as empty:
         handler = tf.distribute.experimental.PreemptionCheckpointHandler(
-            getattr(strategy, "cluster_resolver", None),
+            resolver,
             tf.train.CheckpointManager(tf.train.Checkpoint(), empty, 1),
             termination_config=config)
     try:
@@ -105,20 +117,31 @@ def preemption_handler(strategy, save):
         handler._stop_cluster_wise_termination_watcher_thread()
 
 
+def _cause(error):
+    """The line of a collective's error that says what happened (TensorFlow
+    puts it after node names and, in graph mode, stack traces)."""
+    lines = [line.strip() for line in (error.message or "").splitlines()]
+    lines = [re.sub(r"\{\{.*?\}\}\s*", "", line) for line in lines if line]
+    for index, line in enumerate(lines):
+        if re.search(r"unhealthy|abort|unavailable|socket|connect|deadline",
+                     line, re.IGNORECASE):
+            return " ".join(lines[index:index + 2])[:400]
+    return lines[-1][:400] if lines else type(error).__name__
+
+
 @contextlib.contextmanager
-def reporting_lost_workers(strategy, checkpoint_dir):
+def reporting_lost_workers(resolver, checkpoint_dir):
     """Turns the error a collective raises when a peer died into
     `WorkerLost`, naming the checkpoint a restart resumes from. Errors of
     a single process pass unchanged."""
     try:
         yield
     except tf.errors.OpError as error:
-        if describe(strategy) == "single process":
+        if not _in_cluster(resolver):
             raise
         latest = tf.train.latest_checkpoint(checkpoint_dir) or "none yet"
-        first_line = (error.message or "").strip().splitlines()[:1]
         raise WorkerLost(
-            f"{describe(strategy)}: the cluster lost a worker "
-            f"({type(error).__name__}: {' '.join(first_line)[:300]}). "
-            f"Restart every worker with the same command to resume from "
-            f"the last checkpoint ({latest}).") from error
+            f"{describe(resolver)}: the cluster lost a worker "
+            f"({type(error).__name__}: {_cause(error)}). Restart every "
+            f"worker with the same command to resume from the last "
+            f"checkpoint ({latest}).") from error

@@ -277,12 +277,13 @@ def train(config):
     keras.mixed_precision.set_dtype_policy(config.mixed_precision)
     # Created first: MultiWorkerMirroredStrategy must exist before any op.
     strategy = make_strategy(config.strategy)
-    chief = multi_worker.is_chief(strategy)
+    chief = multi_worker.is_chief(multi_worker.cluster_resolver(strategy))
     with multi_worker.output_dir(config.run_dir, chief) as output:
         return _train(config, strategy, chief, output)
 
 
 def _train(config, strategy, chief, output):
+    """`train` for this worker; it writes to `output`."""
     if chief:
         _write_config(config)
     data_dir, manifest = resolve_data_dir(config, output)
@@ -320,9 +321,11 @@ def _train(config, strategy, chief, output):
             os.path.join(output, "tensorboard"))
     monitor = TrainingMonitor(config, manager, writer, config.total_steps,
                               config.batch_size, chief=chief)
+    resolver = multi_worker.cluster_resolver(strategy)
     with multi_worker.preemption_handler(
-            strategy, monitor.save_checkpoint) as monitor.preemption, \
-            multi_worker.reporting_lost_workers(strategy, checkpoint_dir):
+            resolver, monitor.save_checkpoint,
+            checkpoint_dir) as monitor.preemption, \
+            multi_worker.reporting_lost_workers(resolver, checkpoint_dir):
         model.fit(dataset, steps_per_epoch=remaining, epochs=1, verbose=0,
                   shuffle=False, callbacks=[monitor])
     if monitor.failure is not None:
