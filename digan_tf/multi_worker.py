@@ -10,9 +10,11 @@ must be the same path on a shared file system (NFS, gs://).
 """
 
 import contextlib
+import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 
 import tensorflow as tf
@@ -29,6 +31,48 @@ class Preempted(Exception):
 
 class WorkerLost(RuntimeError):
     """A collective failed because another worker died or is unreachable."""
+
+
+def check_tf_config(text):
+    """Raises a ValueError naming TF_CONFIG unless `text` (its value) is
+    TensorFlow's format: a "cluster" of jobs listing "host:port" addresses
+    and this process' "task", a job of the cluster and an index in it."""
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not JSON ({error}): {text!r}")
+    cluster = spec.get("cluster") if isinstance(spec, dict) else None
+    if not isinstance(cluster, dict) or not cluster or not all(
+            isinstance(a, list) and a for a in cluster.values()):
+        raise ValueError(
+            'TF_CONFIG needs a "cluster" of jobs and their addresses, e.g. '
+            '{"worker": ["host1:12345", "host2:12345"]}; got '
+            f"{cluster!r}.")
+    task = spec.get("task")
+    job = task.get("type") if isinstance(task, dict) else None
+    index = task.get("index") if isinstance(task, dict) else None
+    if job not in cluster or not isinstance(index, int) or not (
+            0 <= index < len(cluster[job])):
+        raise ValueError(
+            'TF_CONFIG needs this process\' "task": {"type": <a job of the '
+            f'cluster: {sorted(cluster)}>, "index": <its position in the '
+            f"job's list>}}; got {task!r}.")
+
+
+def localhost_tf_configs(workers):
+    """TF_CONFIG values for `workers` processes on free ports of this
+    machine (tests, benchmarks, trying multi-worker training locally)."""
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        addresses = [f"localhost:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": {"worker": addresses},
+                        "task": {"type": "worker", "index": index}})
+            for index in range(workers)]
 
 
 def cluster_resolver(strategy):

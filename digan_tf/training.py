@@ -45,10 +45,13 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def make_strategy(name):
-    """The tf.distribute strategy for --strategy."""
+    """The tf.distribute strategy for --strategy; "multi_worker" reads the
+    cluster from TF_CONFIG (without it: one worker, all local devices)."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
+        if os.environ.get("TF_CONFIG"):
+            multi_worker.check_tf_config(os.environ["TF_CONFIG"])
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
@@ -277,6 +280,11 @@ def train(config):
     keras.mixed_precision.set_dtype_policy(config.mixed_precision)
     # Created first: MultiWorkerMirroredStrategy must exist before any op.
     strategy = make_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"--batch_size={config.batch_size} (the global batch) must be "
+            f"divisible by the {replicas} replicas (workers x devices).")
     chief = multi_worker.is_chief(multi_worker.cluster_resolver(strategy))
     with multi_worker.output_dir(config.run_dir, chief) as output:
         return _train(config, strategy, chief, output)

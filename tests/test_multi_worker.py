@@ -6,8 +6,8 @@ import contextlib
 import json
 import os
 import pathlib
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,23 +21,6 @@ from digan_tf import multi_worker
 
 ROOT = pathlib.Path(__file__).parent.parent
 WORKERS = 2
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _tf_config(ports, index):
-    return json.dumps({
-        "cluster": {"worker": [f"localhost:{port}" for port in ports]},
-        "task": {"type": "worker", "index": index}})
 
 
 @contextlib.contextmanager
@@ -72,9 +55,8 @@ def _processes(commands, directory, tf_configs):
 
 
 def _workers(commands, directory):
-    ports = _free_ports(len(commands))
     return _processes(commands, directory,
-                      [_tf_config(ports, i) for i in range(len(commands))])
+                      multi_worker.localhost_tf_configs(len(commands)))
 
 
 def _log(process):
@@ -112,9 +94,8 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(
         return [sys.executable, str(ROOT / "tests" / "fixed_batch_worker.py"),
                 f"--output={tmp_path / name}.npz", "--steps=2", "--eager"]
 
-    ports = _free_ports(WORKERS)
     commands = [command(f"worker{i}") for i in range(WORKERS)]
-    tf_configs = [_tf_config(ports, i) for i in range(WORKERS)]
+    tf_configs = multi_worker.localhost_tf_configs(WORKERS)
     with _processes(commands + [command("single")], tmp_path / "runs",
                     tf_configs + [None]) as processes:
         for process in processes:
@@ -244,3 +225,27 @@ def test_other_workers_write_to_a_directory_removed_even_on_errors(
             raise RuntimeError("boom")
     assert not os.path.exists(output)
     assert os.path.exists(tmp_path)
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    ("{worker: 1}", "TF_CONFIG is not JSON"),
+    ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}',
+     'TF_CONFIG needs a "cluster"'),
+    ('{"cluster": {"worker": ["a:1"]}}',
+     'TF_CONFIG needs this process\' "task"'),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", '
+     '"index": 1}}', "\"index\": <its position"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", '
+     '"index": 0}}', "a job of the cluster: ['worker']"),
+])
+def test_malformed_tf_config_is_named(tf_config, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        multi_worker.check_tf_config(tf_config)
+
+
+def test_bin_train_stops_on_a_malformed_tf_config(tmp_path):
+    with _processes([_train_command(tmp_path / "run")], tmp_path / "logs",
+                    ['{"cluster": {"worker": ["a:1"]}}']) as (process,):
+        assert _wait(process, 120) != 0
+    assert "train: TF_CONFIG needs this process' \"task\"" in _log(process)
+    assert not (tmp_path / "run").exists()
