@@ -142,7 +142,7 @@ def preemption_handler(resolver, save, checkpoint_dir):
     def stop():
         path = os.path.join(checkpoint_dir, os.path.basename(saved[-1]))
         raise Preempted(f"preempted (SIGTERM): saved {path}; run the same "
-                        "command on every worker to resume.")
+                        "command (on every worker) to resume.")
 
     config = tf.distribute.experimental.TerminationConfig(
         exit_fn=stop, save_fn=save_and_remember)
