@@ -188,6 +188,20 @@ def test_lost_worker_stops_the_job_and_a_restart_resumes_until_sigterm(
     assert not list((tmp_path / "second" / "tmp1").glob("digan-worker-*"))
 
 
+def test_sigterm_saves_a_checkpoint_in_a_single_process_too(tmp_path):
+    run_dir = tmp_path / "run"
+    command = test_train_cli._command(run_dir, "--max_steps=1000",
+                                      "--checkpoint_every=1000")
+    with _processes([command], tmp_path / "logs", [None]) as (process,):
+        _wait_for(lambda: "train:" in _log(process), [process], 300,
+                  "training step")
+        process.send_signal(signal.SIGTERM)
+        assert _wait(process, 120) == multi_worker.PREEMPTED_EXIT_CODE
+    final = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    assert f"preempted (SIGTERM): saved {final}" in _log(process)
+    assert _checkpoint_step(final) >= 1
+
+
 # === Roles from TF_CONFIG ===
 
 @pytest.mark.parametrize("cluster, task, chief", [
