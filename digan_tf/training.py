@@ -161,7 +161,7 @@ class TrainingMonitor(keras.callbacks.Callback):
     """
 
     def __init__(self, config, manager, writer, total_steps, global_batch,
-                 chief=True, preemption=None):
+                 chief=True):
         super().__init__()
         self.config = config
         self.manager = manager
@@ -169,7 +169,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.total_steps = total_steps
         self.global_batch = global_batch
         self.chief = chief
-        self.preemption = preemption
+        self.preemption = None  # a PreemptionCheckpointHandler, from train()
         self.failure = None
         self.bar = None
         self.sample_latents = None
@@ -222,10 +222,10 @@ class TrainingMonitor(keras.callbacks.Callback):
 
     def save_checkpoint(self):
         """Saves the current step unless it is saved; returns the path."""
-        path = os.path.join(self.manager.directory,
-                            f"ckpt-{int(self.model.step.numpy())}")
+        step = int(self.model.step.numpy())
+        path = os.path.join(self.manager.directory, f"ckpt-{step}")
         if self.manager.latest_checkpoint != path:
-            self.manager.save(checkpoint_number=int(self.model.step.numpy()))
+            self.manager.save(checkpoint_number=step)
         return path
 
     def write_scalars(self, step, logs):
@@ -331,11 +331,14 @@ def _train(config, strategy, chief, output):
                               config.batch_size, chief=chief)
     resolver = multi_worker.cluster_resolver(strategy)
     with multi_worker.preemption_handler(
-            resolver, monitor.save_checkpoint,
-            checkpoint_dir) as monitor.preemption, \
+            resolver, monitor.save_checkpoint, checkpoint_dir) as handler, \
             multi_worker.reporting_lost_workers(resolver, checkpoint_dir):
-        model.fit(dataset, steps_per_epoch=remaining, epochs=1, verbose=0,
-                  shuffle=False, callbacks=[monitor])
+        monitor.preemption = handler
+        try:
+            model.fit(dataset, steps_per_epoch=remaining, epochs=1,
+                      verbose=0, shuffle=False, callbacks=[monitor])
+        finally:
+            writer.flush()
     if monitor.failure is not None:
         raise monitor.failure
     return model
