@@ -161,6 +161,25 @@ def preemption_handler(resolver, save, checkpoint_dir):
         handler._stop_cluster_wise_termination_watcher_thread()
 
 
+def check_same_checkpoint(strategy, latest, checkpoint_dir):
+    """Raises a ValueError on every worker unless all see the same newest
+    checkpoint `latest` (a path ending in -<step>, or None) before they
+    restore it: a worker that cannot read the chief's run dir would train
+    other weights, or trip over mismatched collectives."""
+    if not _in_cluster(cluster_resolver(strategy)):
+        return
+    step = int(latest.rsplit("-", 1)[1]) if latest else -1
+    steps = strategy.gather(strategy.run(
+        lambda: tf.fill([1], tf.constant(step, tf.int64))), axis=0)
+    steps = steps.numpy().tolist()
+    if len(set(steps)) > 1:
+        seen = ", ".join(f"ckpt-{s}" if s >= 0 else "none" for s in steps)
+        raise ValueError(
+            f"the workers see different newest checkpoints in "
+            f"{checkpoint_dir} ({seen}): --run_dir must be the same shared "
+            "directory (NFS, gs://, ...) on every machine.")
+
+
 def _cause(error):
     """The line of a collective's error that says what happened (TensorFlow
     puts it after node names and, in graph mode, stack traces)."""

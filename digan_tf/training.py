@@ -299,13 +299,14 @@ def _train(config, strategy, chief, output):
     checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
     if chief:
         remove_unfinished_checkpoints(checkpoint_dir)
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    multi_worker.check_same_checkpoint(strategy, latest, checkpoint_dir)
     with strategy.scope():
         model = build_model(config, num_classes)
         checkpoint = make_checkpoint(model)
         manager = tf.train.CheckpointManager(
             checkpoint, os.path.join(output, "checkpoints"),
             max_to_keep=config.keep_checkpoints)
-        latest = tf.train.latest_checkpoint(checkpoint_dir)
         if latest:
             checkpoint.restore(latest).assert_consumed()
             print(f"Resumed from {latest}: step "

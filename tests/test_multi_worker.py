@@ -136,9 +136,9 @@ def test_lost_worker_stops_the_job_and_a_restart_resumes_until_sigterm(
     # 1. SIGKILL worker 1 once checkpoints exist: the chief exits non-zero,
     # within TensorFlow's heartbeat timeout, naming the checkpoint.
     commands = [_train_command(run_dir, "--max_steps=1000",
-                               "--checkpoint_every=2")] * WORKERS
+                               "--checkpoint_every=1")] * WORKERS
     with _workers(commands, tmp_path / "first") as (chief, worker):
-        _wait_for((checkpoints / "ckpt-2.index").exists, [chief, worker],
+        _wait_for((checkpoints / "ckpt-1.index").exists, [chief, worker],
                   400, "checkpoint")
         worker.send_signal(signal.SIGKILL)
         started = time.monotonic()
@@ -151,7 +151,7 @@ def test_lost_worker_stops_the_job_and_a_restart_resumes_until_sigterm(
     step = _checkpoint_step(latest)
     d_iterations = test_train_cli._checkpoint_value(
         latest, "d_optimizer/0000_iteration/.ATTRIBUTES/VARIABLE_VALUE")
-    assert step >= 2 and d_iterations == step + 1  # one R1 step (step 0)
+    assert step >= 1 and d_iterations == step + 1  # one R1 step (step 0)
     print(f"chief stopped {lost_after:.1f} s after worker 1 was killed")
 
     # 2. Restart both: both resume from that step with the optimizer state;
@@ -186,6 +186,18 @@ def test_lost_worker_stops_the_job_and_a_restart_resumes_until_sigterm(
         "checkpoints", "config.json", "demo_data", "samples", "tensorboard"]
     assert not [p for p in run_dir.rglob("*") if "_temp" in p.name]
     assert not list((tmp_path / "second" / "tmp1").glob("digan-worker-*"))
+
+    # 3. A worker that cannot see the chief's run dir (here: another path)
+    # would train other weights: every worker stops and says why.
+    commands = [_train_command(run_dir), _train_command(tmp_path / "other")]
+    with _workers(commands, tmp_path / "third") as processes:
+        codes = [_wait(process, 180) for process in processes]
+    assert codes == [1, 1], [_log(p)[-2000:] for p in processes]
+    for process in processes:
+        assert "train: the workers see different newest checkpoints" in (
+            _log(process))
+        assert (f"(ckpt-{final_step}, none): --run_dir must be the same "
+                "shared directory") in _log(process)
 
 
 def test_sigterm_saves_a_checkpoint_in_a_single_process_too(tmp_path):
