@@ -9,6 +9,9 @@ Run dir layout:
     samples/step-N.{gif,mp4}  a fixed latent grid rendered by the EMA G
     tensorboard/           scalars and animated sample grids
     demo_data/             the built-in dataset, when --data_dir=demo
+
+With --strategy=multi_worker only the chief writes the run dir; the other
+workers write to temporary directories (see `multi_worker`).
 """
 
 import io
@@ -22,6 +25,7 @@ import tensorflow as tf
 from PIL import Image
 
 from digan_tf import configs
+from digan_tf import multi_worker
 from digan_tf import sampling
 from digan_tf import video_writer
 from digan_tf.atomic_files import atomic_path
@@ -46,20 +50,25 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def make_strategy(name):
-    """The tf.distribute strategy for --strategy."""
+    """The tf.distribute strategy for --strategy; "multi_worker" reads the
+    cluster from TF_CONFIG (without it: one worker, all local devices)."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
+        if os.environ.get("TF_CONFIG"):
+            multi_worker.check_tf_config(os.environ["TF_CONFIG"])
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 
-def resolve_data_dir(config):
-    """The prepared dataset to train on; renders the demo dataset into the
-    run dir for --data_dir=demo. Checks that it fits the config."""
+def resolve_data_dir(config, output_dir=None):
+    """The prepared dataset to train on; renders the demo dataset into
+    `output_dir` (default: the run dir) for --data_dir=demo: each worker
+    renders the same videos (same seed) into its own directory, so workers
+    never race on files. Checks that the dataset fits the config."""
     data_dir = config.data_dir
     if data_dir == configs.DEMO_DATA:
-        data_dir = os.path.join(config.run_dir, "demo_data")
+        data_dir = os.path.join(output_dir or config.run_dir, "demo_data")
         demo_dataset.write_demo_dataset(
             data_dir, config.resolution, config.clip_length,
             num_videos=config.demo_videos, seed=config.seed)
@@ -165,18 +174,24 @@ def _gif_summary(tag, frames, fps, step):
 
 
 class TrainingMonitor(keras.callbacks.Callback):
-    """Per step: NaN/Inf check and the progress bar; every --log_every
-    steps: TensorBoard scalars (means since the last log); every
-    --checkpoint_every: a checkpoint; every --sample_every: sample videos.
+    """Per step: NaN/Inf check, the progress bar and the preemption check;
+    every --log_every steps: TensorBoard scalars (means since the last
+    log); every --checkpoint_every: a checkpoint; every --sample_every:
+    sample videos. Workers other than the chief (`chief=False`) take part
+    in every checkpoint save (MultiWorkerMirroredStrategy saves are
+    collective) but show no bar and render no samples.
     """
 
-    def __init__(self, config, manager, writer, total_steps, global_batch):
+    def __init__(self, config, manager, writer, total_steps, global_batch,
+                 chief=True):
         super().__init__()
         self.config = config
         self.manager = manager
         self.writer = writer
         self.total_steps = total_steps
         self.global_batch = global_batch
+        self.chief = chief
+        self.preemption = None  # a PreemptionCheckpointHandler, from train()
         self.failure = None
         self.bar = None
         self.sample_latents = None
@@ -184,8 +199,10 @@ class TrainingMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         step = int(self.model.step.numpy())
-        self.bar = ProgressBar(self.total_steps * self.global_batch, "img",
-                               "train", initial=step * self.global_batch)
+        self.bar = ProgressBar(
+            self.total_steps * self.global_batch, "img", "train",
+            initial=step * self.global_batch,
+            stream=None if self.chief else io.StringIO())
         generator = self.model.ema_generator
         self.sample_latents = sampling.sample_latents(
             generator, self.config.num_samples, seed=self.config.seed)
@@ -213,17 +230,25 @@ class TrainingMonitor(keras.callbacks.Callback):
             self.manager.save(checkpoint_number=step)
         if step % self.config.sample_every == 0:
             self.write_samples(step)
+        if self.preemption is not None:
+            self.preemption.save_checkpoint_if_preempted()
 
     def on_train_end(self, logs=None):
         self.bar.close()
         step = int(self.model.step.numpy())
         if self.failure is None:
-            if self.manager.latest_checkpoint != os.path.join(
-                    self.manager.directory, f"ckpt-{step}"):
-                self.manager.save(checkpoint_number=step)
+            self.save_checkpoint()
             if self.last_sample_step != step:
                 self.write_samples(step)
         self.writer.flush()
+
+    def save_checkpoint(self):
+        """Saves the current step unless it is saved; returns the path."""
+        step = int(self.model.step.numpy())
+        path = os.path.join(self.manager.directory, f"ckpt-{step}")
+        if self.manager.latest_checkpoint != path:
+            self.manager.save(checkpoint_number=step)
+        return path
 
     def write_scalars(self, step, logs):
         with self.writer.as_default(step=step):
@@ -237,6 +262,8 @@ class TrainingMonitor(keras.callbacks.Callback):
     def write_samples(self, step):
         """The fixed latent grid as GIF and MP4 files and in TensorBoard."""
         self.last_sample_step = step
+        if not self.chief:
+            return
         generator = self.model.ema_generator
         z, z_motion = self.sample_latents
         labels = None
@@ -269,24 +296,44 @@ def train(config):
 
     Raises:
         NonFiniteLossError: a loss became NaN/Inf (last checkpoint kept).
+        multi_worker.Preempted: SIGTERM; a checkpoint of the step was saved.
+        multi_worker.WorkerLost: another worker of the cluster died.
     """
-    _write_config(config)
     keras.mixed_precision.set_dtype_policy(config.mixed_precision)
+    # Created first: MultiWorkerMirroredStrategy must exist before any op.
     strategy = make_strategy(config.strategy)
-    data_dir, manifest = resolve_data_dir(config)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"--batch_size={config.batch_size} (the global batch) must be "
+            f"divisible by the {replicas} replicas (workers x devices).")
+    chief = multi_worker.is_chief(multi_worker.cluster_resolver(strategy))
+    with multi_worker.output_dir(config.run_dir, chief) as output:
+        return _train(config, strategy, chief, output)
+
+
+def _train(config, strategy, chief, output):
+    """`train` for this worker; it writes to `output`."""
+    if chief:
+        _write_config(config)
+    data_dir, manifest = resolve_data_dir(config, output)
     num_classes = len(manifest["class_names"]) if config.conditional else 0
     checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
-    remove_unfinished_checkpoints(checkpoint_dir)
+    if chief:
+        remove_unfinished_checkpoints(checkpoint_dir)
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    multi_worker.check_same_checkpoint(strategy, latest, checkpoint_dir)
     with strategy.scope():
         model = build_model(config, num_classes)
         checkpoint = make_checkpoint(model)
-        write_generator_card(config.run_dir, model.generator,
+        write_generator_card(output, model.generator,
                              manifest["class_names"] if num_classes else ())
         manager = tf.train.CheckpointManager(
-            checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-            print(f"Resumed from {manager.latest_checkpoint}: step "
+            checkpoint, os.path.join(output, "checkpoints"),
+            max_to_keep=config.keep_checkpoints)
+        if latest:
+            checkpoint.restore(latest).assert_consumed()
+            print(f"Resumed from {latest}: step "
                   f"{int(model.step.numpy())}, images seen "
                   f"{int(model.images_seen.numpy())}, D optimizer iterations "
                   f"{int(model.d_optimizer.iterations.numpy())}", flush=True)
@@ -301,16 +348,25 @@ def train(config):
         print(f"Nothing to do: the run is at step {start} of "
               f"{config.total_steps}.")
         return model
-    writer = tf.summary.create_file_writer(
-        os.path.join(config.run_dir, "tensorboard"))
+    writer = tf.summary.create_noop_writer()
+    if chief:
+        writer = tf.summary.create_file_writer(
+            os.path.join(output, "tensorboard"))
     monitor = TrainingMonitor(config, manager, writer, config.total_steps,
-                              config.batch_size)
+                              config.batch_size, chief=chief)
     callbacks = [monitor]
-    if config.metrics:
+    if config.metrics and chief:
         callbacks.append(MetricsCallback(config, data_dir, writer))
-    model.fit(dataset, steps_per_epoch=remaining, epochs=1, verbose=0,
-              shuffle=False,
-              callbacks=callbacks)
+    resolver = multi_worker.cluster_resolver(strategy)
+    with multi_worker.preemption_handler(
+            resolver, monitor.save_checkpoint, checkpoint_dir) as handler, \
+            multi_worker.reporting_lost_workers(resolver, checkpoint_dir):
+        monitor.preemption = handler
+        try:
+            model.fit(dataset, steps_per_epoch=remaining, epochs=1,
+                      verbose=0, shuffle=False, callbacks=callbacks)
+        finally:
+            writer.flush()
     if monitor.failure is not None:
         raise monitor.failure
     return model

@@ -5,39 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import digan_tf
+import testing
 from digan_tf.models.digan import lazy_regularization_adam
-
-GENERATOR = dict(resolution=32, fmaps=0.0625, channel_max=16, z_dim=16,
-                 w_dim=16, motion_dim=16, num_frequencies=8)
-DISCRIMINATOR = dict(resolution=32, fmaps=0.0625, channel_max=16)
-
-
-def _model(seed=0, r1_interval=16, mbstd_num_channels=1, sgd=False,
-           **kwargs):
-    keras.utils.set_random_seed(seed)
-    model = digan_tf.DIGAN(
-        digan_tf.Generator(**GENERATOR),
-        digan_tf.ImageDiscriminator(mbstd_num_channels=mbstd_num_channels,
-                                    **DISCRIMINATOR),
-        digan_tf.MotionDiscriminator(mbstd_num_channels=mbstd_num_channels,
-                                     **DISCRIMINATOR),
-        r1_interval=r1_interval, seed=seed, **kwargs)
-    if sgd:
-        model.compile(g_optimizer=keras.optimizers.SGD(0.01),
-                      d_optimizer=keras.optimizers.SGD(0.01))
-    else:
-        model.compile(g_optimizer=keras.optimizers.Adam(0.0025, 0.0, 0.99),
-                      d_optimizer=lazy_regularization_adam(
-                          interval=r1_interval))
-    return model
-
-
-def _batch(batch=4, seed=0):
-    rng = np.random.default_rng(seed)
-    frames = rng.uniform(-1, 1, (2, batch, 32, 32, 3)).astype(np.float32)
-    dt = rng.uniform(0, 1, batch).astype(np.float32)
-    return frames[0], frames[1], dt
 
 
 def _values(variables):
@@ -52,11 +21,11 @@ def test_lazy_regularization_adjusts_lr_and_betas():
 
 
 def test_train_step_moves_every_network_and_keeps_losses_finite():
-    model = _model()
+    model = testing.tiny_digan()
     before = {name: _values(net.trainable_variables) for name, net in (
         ("g", model.generator), ("di", model.image_discriminator),
         ("dm", model.motion_discriminator))}
-    logs = model.train_step(_batch())
+    logs = model.train_step(testing.frame_pair_batch())
     for name in ("g_loss", "d_loss", "r1_penalty"):
         assert np.isfinite(float(logs[name])), name
     assert float(logs["r1_penalty"]) > 0  # step 0 is an R1 step
@@ -70,8 +39,8 @@ def test_train_step_moves_every_network_and_keeps_losses_finite():
 
 
 def test_discriminator_steps_widen_the_real_fake_gap():
-    model = _model(augment=False)
-    frames_1, frames_2, dt = _batch(8)
+    model = testing.tiny_digan(augment=False)
+    frames_1, frames_2, dt = testing.frame_pair_batch(8)
     real = tf.stack([frames_1, frames_2], axis=1)
 
     def gap():
@@ -90,7 +59,7 @@ def test_discriminator_steps_widen_the_real_fake_gap():
 
 
 def test_ema_follows_the_formula():
-    model = _model()
+    model = testing.tiny_digan()
     generator, ema = model.generator, model.ema_generator
     pairs = list(zip(ema.weights, generator.weights))
     for ema_variable, variable in pairs:
@@ -124,8 +93,8 @@ class _PhaseRecorder(keras.callbacks.Callback):
 
 @pytest.fixture(scope="module")
 def fitted():
-    model = _model()
-    frames = tf.data.Dataset.from_tensors(_batch()).repeat()
+    model = testing.tiny_digan()
+    frames = tf.data.Dataset.from_tensors(testing.frame_pair_batch()).repeat()
     recorder = _PhaseRecorder()
     weights = _values(model.generator.trainable_variables)
     model.fit(frames, steps_per_epoch=18, epochs=1, verbose=0, shuffle=False,
@@ -153,7 +122,7 @@ def test_fit_keeps_losses_finite_and_trains_the_generator(fitted):
 
 
 def test_steps_per_execution_must_be_one():
-    model = _model()
+    model = testing.tiny_digan()
     with pytest.raises(ValueError, match="steps_per_execution.*1"):
         model.compile(g_optimizer=keras.optimizers.Adam(),
                       d_optimizer=keras.optimizers.Adam(),
@@ -174,11 +143,11 @@ def test_mirrored_strategy_matches_one_device(mirrored):
     replica, so it legitimately differs between the two. SGD, because
     Adam's first steps (beta1 = 0) turn float-rounding noise in near-zero
     gradients into full-size steps of either sign."""
-    batch = _batch(8)
+    batch = testing.frame_pair_batch(8)
     results = []
     for strategy in (tf.distribute.get_strategy(), mirrored):
         with strategy.scope():
-            model = _model(mbstd_num_channels=0, sgd=True)
+            model = testing.tiny_digan(mbstd_num_channels=0, sgd=True)
         model.run_eagerly = True
         model.fit(tf.data.Dataset.from_tensors(batch).repeat(),
                   steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
@@ -194,8 +163,8 @@ def test_mirrored_strategy_matches_one_device(mirrored):
 def test_mixed_precision_steps_stay_finite(policy):
     keras.mixed_precision.set_dtype_policy(policy)
     try:
-        model = _model()
-        logs = model.train_step(_batch())
+        model = testing.tiny_digan()
+        logs = model.train_step(testing.frame_pair_batch())
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     assert model.generator.compute_dtype == policy.split("_")[1]
@@ -210,9 +179,9 @@ def test_mixed_precision_steps_stay_finite(policy):
 def test_distributed_graph_steps_with_and_without_r1(mirrored):
     """fit() under MirroredStrategy in graph mode traces both variants."""
     with mirrored.scope():
-        model = _model(r1_interval=2)
+        model = testing.tiny_digan(r1_interval=2)
     recorder = _PhaseRecorder()
-    model.fit(tf.data.Dataset.from_tensors(_batch(4)).repeat(),
+    model.fit(tf.data.Dataset.from_tensors(testing.frame_pair_batch(4)).repeat(),
               steps_per_epoch=3, epochs=1, verbose=0, shuffle=False,
               callbacks=[recorder])
     assert np.diff(recorder.iterations).tolist() == [2, 1, 2]

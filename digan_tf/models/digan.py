@@ -25,6 +25,15 @@ def lazy_regularization_adam(learning_rate=0.0025, beta_1=0.0, beta_2=0.99,
                                  beta_2**ratio, epsilon=epsilon)
 
 
+def _reduces_along_axis_0(strategy):
+    """Whether Keras reduces the logs of a step as `strategy.reduce(MEAN,
+    value, axis=0)`, which needs a batch axis: it does so for
+    MultiWorkerMirroredStrategy across several workers (the condition of
+    keras/src/backend/tensorflow/trainer.py), and a scalar fails there."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
+
+
 @keras.saving.register_keras_serializable(package="digan_tf")
 class DIGAN(keras.Model):
     """Trains a DIGAN generator against image and motion discriminators.
@@ -142,6 +151,13 @@ class DIGAN(keras.Model):
                                   truncation_psi=truncation_psi)
 
     # === Training ===
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Nothing to build: every network and optimizer is built by the
+        constructor and `compile`. Keras' TensorFlow trainer would pull a
+        batch and `strategy.reduce` the whole (frame_1, frame_2, dt) tuple,
+        which MultiWorkerMirroredStrategy rejects (keras-team/keras#20585).
+        """
 
     def make_train_function(self, force=False):
         """Two traced variants, with and without the R1 phase; each call
@@ -332,6 +348,9 @@ class DIGAN(keras.Model):
         logs = {name: tracker.result()
                 for name, tracker in self.trackers.items()}
         logs["images_seen"] = tf.identity(self.images_seen)
+        if _reduces_along_axis_0(tf.distribute.get_strategy()):
+            logs = {name: tf.reshape(value, (1,))
+                    for name, value in logs.items()}
         return logs
 
     # === Config ===
