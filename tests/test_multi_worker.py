@@ -183,7 +183,8 @@ def test_lost_worker_stops_the_job_and_a_restart_resumes_until_sigterm(
     # other worker's temporary directory is gone after its clean exit.
     assert len(list((run_dir / "tensorboard").iterdir())) == 2
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "checkpoints", "config.json", "demo_data", "samples", "tensorboard"]
+        "checkpoints", "config.json", "demo_data", "generator.json",
+        "samples", "tensorboard"]
     assert not [p for p in run_dir.rglob("*") if "_temp" in p.name]
     assert not list((tmp_path / "second" / "tmp1").glob("digan-worker-*"))
 
