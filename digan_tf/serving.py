@@ -60,6 +60,14 @@ def frames_to_uint8(frames):
                                     255.0), tf.uint8)
 
 
+def _between_one_and(count, maximum, what, limit):
+    """Assertions that 1 <= `count` <= `maximum` (`what`: "videos")."""
+    return [tf.debugging.assert_positive(
+                count, message=f"too few {what}: at least 1"),
+            tf.debugging.assert_less_equal(
+                count, maximum, message=f"too many {what}: {limit}")]
+
+
 class GeneratorSignatures(tf.Module):
     """Tracks a `Generator` and defines the serving functions on it.
 
@@ -186,18 +194,12 @@ class GeneratorSignatures(tf.Module):
         pixels = (tf.cast(batch, tf.int64) * tf.cast(frames, tf.int64)
                   * resolution * resolution)
         checks = [
-            tf.debugging.assert_positive(
-                batch, message="a request needs at least one video"),
-            tf.debugging.assert_less_equal(
-                batch, limits.max_batch, message=(
-                    f"too many videos: at most {limits.max_batch} per "
-                    "request (ServingLimits.max_batch)")),
-            tf.debugging.assert_positive(
-                frames, message="a request needs at least one frame"),
-            tf.debugging.assert_less_equal(
-                frames, limits.max_frames, message=(
-                    f"too many frames: at most {limits.max_frames} per video "
-                    "(ServingLimits.max_frames)")),
+            *_between_one_and(batch, limits.max_batch, "videos", (
+                f"at most {limits.max_batch} per request "
+                "(ServingLimits.max_batch)")),
+            *_between_one_and(frames, limits.max_frames, "frames", (
+                f"at most {limits.max_frames} per video "
+                "(ServingLimits.max_frames)")),
             tf.debugging.assert_less_equal(
                 pixels, tf.constant(limits.max_pixels, tf.int64), message=(
                     f"too many pixels: videos x frames x {resolution} x "
