@@ -23,7 +23,8 @@ GRID_SIDE = 4  # content_motion holds up to 4 x 4 videos
 
 def labels_for(source, num_videos, labels=None):
     """Class per video: `labels` (one value, or one per video) or classes
-    in turn; None for an unconditional source."""
+    in turn; None for an unconditional `source` (a `VideoSource` or a
+    `Generator`: anything with `num_classes`)."""
     if not source.num_classes:
         if labels:
             raise ValueError("--labels: this generator is unconditional.")

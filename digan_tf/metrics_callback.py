@@ -32,7 +32,6 @@ class MetricsCallback(keras.callbacks.Callback):
             cache_dir=os.path.join(config.run_dir, "feature_cache"),
             seed=config.seed)
         self.interval = max(round(config.metrics_every_kimg * 1000), 1)
-        self.time_step = 1.0 / (config.clip_length - 1)
         self.log_path = os.path.join(config.run_dir, "metrics.jsonl")
         self.writer = writer
         self.next_images = None
@@ -52,8 +51,7 @@ class MetricsCallback(keras.callbacks.Callback):
         self.measure(int(self.model.step.numpy()), images)
 
     def measure(self, step, images):
-        results = self.evaluator(self.model.ema_generator,
-                                 time_step=self.time_step)
+        results = self.evaluator(self.model.ema_generator)
         values = {name: runs[0] for name, runs in results.items()}
         with self.writer.as_default(step=step):
             for name, value in values.items():

@@ -20,11 +20,11 @@ import math
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 from PIL import Image
 
 from digan_tf import configs
+from digan_tf import generate_samples
 from digan_tf import multi_worker
 from digan_tf import sampling
 from digan_tf import video_writer
@@ -266,9 +266,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             return
         generator = self.model.ema_generator
         z, z_motion = self.sample_latents
-        labels = None
-        if generator.num_classes:
-            labels = np.arange(len(z)) % generator.num_classes
+        labels = generate_samples.labels_for(generator, len(z))
         timestamps = sampling.clip_timestamps(self.config.clip_length)
         videos = video_writer.to_uint8(sampling.render(
             generator, z, z_motion, timestamps, labels=labels))
