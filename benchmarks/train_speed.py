@@ -27,7 +27,8 @@ from machine_peak import matmul_peak_gflops  # noqa: E402
 
 from digan_tf.data import demo_dataset  # noqa: E402
 from digan_tf.data import pipelines  # noqa: E402
-from digan_tf.models.digan import lazy_regularization_adam  # noqa: E402
+from digan_tf.models.digan import RealPairs  # noqa: E402
+from digan_tf.optimizers import lazy_regularization_adam  # noqa: E402
 
 CONFIGS = {64: dict(resolution=64, fmaps=0.5), 128: dict(resolution=128,
                                                           fmaps=1.0)}
@@ -48,21 +49,24 @@ def build(config, policy):
     model = digan_tf.DIGAN(digan_tf.Generator(**config),
                            digan_tf.ImageDiscriminator(**config),
                            digan_tf.MotionDiscriminator(**config))
-    model.compile(g_optimizer=keras.optimizers.Adam(0.0025, 0.0, 0.99),
-                  d_optimizer=lazy_regularization_adam())
+    model.compile(g_optimizer=lazy_regularization_adam(interval=4),
+                  d_optimizer=lazy_regularization_adam(interval=16))
     return model
 
 
 def time_phases(model, batch, jit, repeats):
-    frames = tf.stack([batch[0], batch[1]], axis=1)
-    dt = batch[2]
+    real = RealPairs(tf.stack([batch[0], batch[1]], axis=1), batch[2], None)
+    draws = model.draw_iteration(BATCH)
     phases = {
-        "D": tf.function(lambda: model._discriminator_step(frames, dt, None),
-                         jit_compile=jit),
-        "R1": tf.function(lambda: model._r1_step(frames, dt, None),
-                          jit_compile=jit),
-        "G": tf.function(lambda: model._generator_step(BATCH, None),
-                         jit_compile=jit),
+        "D": tf.function(lambda: model.discriminator_phase(
+            real, draws.discriminator, draws.augment_discriminator_fake,
+            draws.augment_discriminator_real)["loss_terms"],
+            jit_compile=jit),
+        "R1": tf.function(lambda: model.r1_phase(
+            real, draws.augment_r1_real)["loss_terms"], jit_compile=jit),
+        "G": tf.function(lambda: model.generator_phase(
+            draws.generator, draws.augment_generator_fake)["loss_terms"],
+            jit_compile=jit),
     }
     seconds, gflop = {}, {}
     for name, fn in phases.items():

@@ -1,52 +1,81 @@
-"""DiffAugment "color,translation" for frame pairs.
+"""DiffAugment "color,translation" for frame pairs, with explicit draws.
 
 All frames of one sample share the same random parameters, so the motion
 discriminator sees a consistent pair; the dt plane is not an image and is
 never passed here (spec section 4). Everything is differentiable, so the
 generator is trained through the augmentation.
+
+The random parameters are an `AugmentParams` (one value per sample, the
+raw draws of the authors' code), drawn by `draw_params` or given by the
+caller, so a step can be replayed with someone else's draws.
 """
+
+import collections
 
 import tensorflow as tf
 
 TRANSLATION_RATIO = 0.125
 
+AugmentParams = collections.namedtuple(
+    "AugmentParams",
+    ["brightness", "saturation", "contrast", "shift_rows", "shift_cols"])
+AugmentParams.__doc__ = """Per-sample DiffAugment draws, each [B]:
+`brightness`, `saturation`, `contrast` are uniforms u in [0, 1)
+(x += u - 0.5; saturation scaled by 2u; contrast by u + 0.5), and
+`shift_rows`, `shift_cols` int32 shifts in [-s, s], s = max_shift(size):
+`out[i, j] = in[i + shift_rows, j + shift_cols]`, zero outside."""
 
-def _per_sample(seed, samples, shape=(), **kwargs):
-    """Stateless uniforms for samples `samples.offset` ... of a batch of
-    `samples.total` (so that a replica draws its slice of the global
-    batch's values), shaped [B] + `shape`."""
-    offset, batch, total = samples
-    values = tf.random.stateless_uniform((total,), seed, **kwargs)
-    return tf.reshape(values[offset: offset + batch], (-1,) + shape)
+
+def max_shift(size, ratio=TRANSLATION_RATIO):
+    """Largest translation, in pixels, for a frame side of `size`."""
+    return int(size * ratio + 0.5)
 
 
-def color(frames, seed, samples):
+def draw_params(seed, height, width, offset, batch, total):
+    """`AugmentParams` of samples `offset` ... `offset + batch - 1` of a
+    batch of `total`, drawn statelessly from `seed` [2]: a replica draws its
+    slice of the values a single device draws for the global batch."""
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+
+    def uniform(index, **kwargs):
+        values = tf.random.stateless_uniform((total,), seeds[index], **kwargs)
+        return values[offset: offset + batch]
+
+    limit_y, limit_x = max_shift(height), max_shift(width)
+    return AugmentParams(
+        brightness=uniform(0), saturation=uniform(1), contrast=uniform(2),
+        shift_rows=uniform(3, minval=-limit_y, maxval=limit_y + 1,
+                           dtype=tf.int32),
+        shift_cols=uniform(4, minval=-limit_x, maxval=limit_x + 1,
+                           dtype=tf.int32))
+
+
+def _per_sample(values, dtype):
+    return tf.reshape(tf.cast(values, dtype), (-1, 1, 1, 1, 1))
+
+
+def color(frames, params):
     """Brightness, saturation and contrast jitter of `frames`
-    [B, K, H, W, C]; `seed` [3, 2] (one stateless seed per jitter)."""
-    shape = (1, 1, 1, 1)
-    frames = frames + (_per_sample(seed[0], samples, shape) - 0.5)
+    [B, K, H, W, C]."""
+    dtype = frames.dtype
+    frames = frames + (_per_sample(params.brightness, dtype) - 0.5)
     mean = tf.reduce_mean(frames, axis=-1, keepdims=True)
-    frames = (frames - mean) * (_per_sample(seed[1], samples, shape) * 2.0)
+    frames = (frames - mean) * (_per_sample(params.saturation, dtype) * 2.0)
     frames = frames + mean
     mean = tf.reduce_mean(frames, axis=[2, 3, 4], keepdims=True)
-    return (frames - mean) * (_per_sample(seed[2], samples, shape) + 0.5) + (
+    return (frames - mean) * (_per_sample(params.contrast, dtype) + 0.5) + (
         mean)
 
 
-def translation(frames, seed, samples, ratio=TRANSLATION_RATIO):
-    """Shifts each sample's frames [B, K, H, W, C] by the same random whole
-    number of pixels (up to `ratio` of the size), filling with zeros;
-    `seed` [2, 2]."""
+def translation(frames, params):
+    """Shifts each sample's frames [B, K, H, W, C] by its whole-pixel
+    shifts, filling with zeros."""
     shape = tf.shape(frames)
     batch, frames_per_sample, height, width = (shape[0], shape[1], shape[2],
                                                shape[3])
     channels = frames.shape[-1]
-    limit_y = tf.cast(tf.cast(height, tf.float32) * ratio + 0.5, tf.int32)
-    limit_x = tf.cast(tf.cast(width, tf.float32) * ratio + 0.5, tf.int32)
-    shift_y = _per_sample(seed[0], samples, (1,), minval=-limit_y,
-                          maxval=limit_y + 1, dtype=tf.int32)
-    shift_x = _per_sample(seed[1], samples, (1,), minval=-limit_x,
-                          maxval=limit_x + 1, dtype=tf.int32)
+    shift_y = tf.reshape(tf.cast(params.shift_rows, tf.int32), (-1, 1))
+    shift_x = tf.reshape(tf.cast(params.shift_cols, tf.int32), (-1, 1))
     # [B, K, H, W, C] -> [B, H, W, K * C]: one gather moves every frame.
     x = tf.transpose(frames, (0, 2, 3, 1, 4))
     x = tf.reshape(x, (batch, height, width, frames_per_sample * channels))
@@ -61,15 +90,7 @@ def translation(frames, seed, samples, ratio=TRANSLATION_RATIO):
     return tf.ensure_shape(tf.transpose(x, (0, 3, 1, 2, 4)), frames.shape)
 
 
-def diff_augment(frames, seed, offset=0, total=None):
-    """Color then translation on `frames` [B, K, H, W, C]; `seed` [2].
-
-    The parameters are drawn for a batch of `total` samples (default: this
-    batch) of which `frames` are samples `offset` ... `offset + B - 1`: a
-    replica of a distributed step augments its slice exactly as a single
-    device would augment the global batch."""
-    batch = tf.shape(frames)[0]
-    samples = (offset, batch, batch if total is None else total)
-    seeds = tf.random.experimental.stateless_split(seed, 5)
-    return translation(color(frames, seeds[:3], samples), seeds[3:],
-                       samples)
+def diff_augment(frames, params):
+    """Color then translation on `frames` [B, K, H, W, C] with the draws
+    `params` (an `AugmentParams` of [B] tensors)."""
+    return translation(color(frames, params), params)

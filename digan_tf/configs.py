@@ -37,6 +37,7 @@ class TrainConfig:
     adam_epsilon: float = 1e-8
     r1_gamma: float = 1.0
     r1_interval: int = 16
+    g_reg_interval: int = 4
     ema_kimg: float = 0.0
     ema_rampup: float = 0.05
     augment: bool = True
@@ -79,6 +80,7 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be < 1; got {value}.")
         validation.check_float("--r1_gamma", self.r1_gamma, 0.0)
         validation.check_int("--r1_interval", self.r1_interval, 1)
+        validation.check_int("--g_reg_interval", self.g_reg_interval, 0)
         validation.check_float("--ema_kimg", self.ema_kimg, 0.0)
         validation.check_float("--ema_rampup", self.ema_rampup, 0.0)
         for name, allowed in (("strategy", STRATEGIES),

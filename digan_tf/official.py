@@ -110,10 +110,24 @@ def _discriminator_tensors(prefix, discriminator):
         yield from _mapping(f"{prefix}.mapping", discriminator.mapping)
 
 
-def _all_tensors(generator, image_discriminator, motion_discriminator):
+def named_variables(generator, image_discriminator, motion_discriminator):
+    """Yields `(name, variable, layout)` for every tensor of the authors'
+    state dicts: `name` as in their files (`G.mapping.fc0.weight`,
+    `D.videoD.b4.out.bias`, ...), our variable, and the layout that
+    `from_torch_layout` / `to_torch_layout` convert."""
     yield from _generator_tensors(generator)
     yield from _discriminator_tensors("D.imageD", image_discriminator)
     yield from _discriminator_tensors("D.videoD", motion_discriminator)
+
+
+def from_torch_layout(array, layout):
+    """An array of the authors' files (weights, gradients) in our layout."""
+    return _LAYOUTS[layout][0](np.asarray(array))
+
+
+def to_torch_layout(array, layout):
+    """One of our arrays in the authors' layout."""
+    return _LAYOUTS[layout][1](np.asarray(array))
 
 
 def _indices(arrays, pattern_prefix, suffix):
@@ -278,10 +292,10 @@ def load(
         **_discriminator_config(arrays, "D.videoD", path),
     )
     used = set()
-    for name, variable, layout in _all_tensors(
+    for name, variable, layout in named_variables(
         generator, image_discriminator, motion_discriminator
     ):
-        value = _LAYOUTS[layout][0](_require(arrays, name, path))
+        value = from_torch_layout(_require(arrays, name, path), layout)
         if tuple(value.shape) != tuple(variable.shape):
             raise ValueError(
                 f"{path}: tensor '{name}' has shape "
@@ -307,8 +321,8 @@ def save(path, generator, image_discriminator, motion_discriminator):
     readable by `load` and by `torch.load_state_dict` after stripping the
     `G.`/`D.` prefixes."""
     arrays = {
-        name: _LAYOUTS[layout][1](variable.numpy())
-        for name, variable, layout in _all_tensors(
+        name: to_torch_layout(variable.numpy(), layout)
+        for name, variable, layout in named_variables(
             generator, image_discriminator, motion_discriminator
         )
     }

@@ -26,6 +26,7 @@ from PIL import Image
 from digan_tf import configs
 from digan_tf import generate_samples
 from digan_tf import multi_worker
+from digan_tf import optimizers
 from digan_tf import sampling
 from digan_tf import video_writer
 from digan_tf.atomic_files import atomic_path
@@ -34,7 +35,6 @@ from digan_tf.data import pipelines
 from digan_tf.data import tfrecord_format
 from digan_tf.metrics_callback import MetricsCallback
 from digan_tf.models.digan import DIGAN
-from digan_tf.models.digan import lazy_regularization_adam
 from digan_tf.models.generator import Generator
 from digan_tf.models.image_discriminator import ImageDiscriminator
 from digan_tf.models.motion_discriminator import MotionDiscriminator
@@ -83,8 +83,10 @@ def resolve_data_dir(config, output_dir=None):
     return data_dir, manifest
 
 
-def build_model(config, num_classes=0):
-    """A compiled `DIGAN` for `config` (call inside the strategy scope)."""
+def build_model(config, num_classes=0, class_frequencies=None):
+    """A compiled `DIGAN` for `config` (call inside the strategy scope);
+    `class_frequencies`: training videos per class, from which the labels
+    of generated samples are drawn."""
     sizes = dict(resolution=config.resolution, fmaps=config.fmaps,
                  channel_max=config.channel_max, num_classes=num_classes)
     model = DIGAN(
@@ -93,12 +95,13 @@ def build_model(config, num_classes=0):
         MotionDiscriminator(**sizes, name="motion_discriminator"),
         r1_gamma=config.r1_gamma, r1_interval=config.r1_interval,
         ema_kimg=config.ema_kimg or None, ema_rampup=config.ema_rampup or None,
-        augment=config.augment, seed=config.seed)
+        augment=config.augment, seed=config.seed,
+        class_frequencies=class_frequencies)
     model.compile(
-        g_optimizer=keras.optimizers.Adam(
+        g_optimizer=optimizers.lazy_regularization_adam(
             config.g_lr, config.adam_beta1, config.adam_beta2,
-            epsilon=config.adam_epsilon),
-        d_optimizer=lazy_regularization_adam(
+            epsilon=config.adam_epsilon, interval=config.g_reg_interval),
+        d_optimizer=optimizers.lazy_regularization_adam(
             config.d_lr, config.adam_beta1, config.adam_beta2,
             epsilon=config.adam_epsilon, interval=config.r1_interval),
         jit_compile=config.jit_compile, run_eagerly=config.run_eagerly)
@@ -322,7 +325,9 @@ def _train(config, strategy, chief, output):
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     multi_worker.check_same_checkpoint(strategy, latest, checkpoint_dir)
     with strategy.scope():
-        model = build_model(config, num_classes)
+        model = build_model(config, num_classes,
+                            tfrecord_format.class_frequencies(manifest)
+                            if num_classes else None)
         checkpoint = make_checkpoint(model)
         write_generator_card(output, model.generator,
                              manifest["class_names"] if num_classes else ())

@@ -130,3 +130,25 @@ def test_layers_run_under_xla():
     for a, b in zip(eager, xla):
         assert a.shape == (2, 64, 64, 3, a.shape[-1])
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
+
+
+def test_conv_clamp_clips_activations_except_the_skip():
+    """The authors' conv_clamp: each conv's output (after activation and
+    gain) clipped to +-clamp * gain; the residual skip never clamps."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(0, 50, (2, 8, 8, 4)), tf.float32)
+    free = EqualizedConv2D(6, 3, activation="lrelu", down=2,
+                           gain=math.sqrt(0.5))
+    clamped = EqualizedConv2D(6, 3, activation="lrelu", down=2,
+                              gain=math.sqrt(0.5), clamp=10.0)
+    free.build(x.shape)
+    clamped.build(x.shape)
+    clamped.set_weights(free.get_weights())
+    limit = 10.0 * math.sqrt(0.5)
+    reference = np.clip(free(x).numpy(), -limit, limit)
+    assert (np.abs(free(x).numpy()) > limit).any()  # the clamp is hit
+    np.testing.assert_array_equal(clamped(x).numpy(), reference)
+    block = DiscriminatorBlock(4, 4, conv_clamp=3.0)
+    block.build(x.shape)
+    assert block.skip.clamp is None
+    assert block.conv0.clamp == block.conv1.clamp == 3.0

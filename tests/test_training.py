@@ -5,19 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import digan_tf
 import testing
-from digan_tf.models.digan import lazy_regularization_adam
+from digan_tf.models.digan import RealPairs
 
 
 def _values(variables):
     return [v.numpy().copy() for v in variables]
-
-
-def test_lazy_regularization_adjusts_lr_and_betas():
-    optimizer = lazy_regularization_adam(0.0025, 0.0, 0.99, interval=16)
-    assert float(optimizer.learning_rate) == pytest.approx(0.0025 * 16 / 17)
-    assert optimizer.beta_2 == pytest.approx(0.99 ** (16 / 17))
-    assert optimizer.beta_1 == 0.0
 
 
 def test_train_step_moves_every_network_and_keeps_losses_finite():
@@ -41,20 +35,21 @@ def test_train_step_moves_every_network_and_keeps_losses_finite():
 def test_discriminator_steps_widen_the_real_fake_gap():
     model = testing.tiny_digan(augment=False)
     frames_1, frames_2, dt = testing.frame_pair_batch(8)
-    real = tf.stack([frames_1, frames_2], axis=1)
+    real = RealPairs(tf.stack([frames_1, frames_2], axis=1), dt, None)
+    fakes = model.draw_iteration(8).discriminator
 
     def gap():
-        fake, fake_dt = model._generate_pairs(8, None, 0)
+        fake, fake_dt = model._generate_pairs(fakes)
         real_m, real_i = model._logits(
-            *model._discriminator_inputs(real, dt, 1), None)
+            *model._discriminator_inputs(real.frames, real.dt, None), None)
         fake_m, fake_i = model._logits(
-            *model._discriminator_inputs(fake, fake_dt, 2), None)
+            *model._discriminator_inputs(fake, fake_dt, None), None)
         return float(tf.reduce_mean(real_m) - tf.reduce_mean(fake_m)
                      + tf.reduce_mean(real_i) - tf.reduce_mean(fake_i))
 
     start = gap()
     for _ in range(4):
-        model._discriminator_step(real, dt, None)
+        model.discriminator_phase(real, fakes)
     assert gap() > start + 0.1
 
 
@@ -66,7 +61,7 @@ def test_ema_follows_the_formula():
         ema_variable.assign(np.zeros(variable.shape))
         variable.assign(np.ones(variable.shape))
     model.images_seen.assign(1600)
-    model._update_ema(tf.constant(4, tf.int64))
+    model.update_ema(tf.constant(4, tf.int64))
     # ema_nimg = min(4 * 10 / 32 * 1000, 1600 * 0.05) = 80
     beta = 0.5 ** (4 / 80)
     assert float(model.ema_beta(tf.constant(4, tf.int64))) == pytest.approx(
@@ -187,3 +182,60 @@ def test_distributed_graph_steps_with_and_without_r1(mirrored):
     assert np.diff(recorder.iterations).tolist() == [2, 1, 2]
     assert all(np.isfinite(v) for logs in recorder.logs
                for v in logs.values())
+
+
+def _weights(model):
+    return [v.numpy() for v in model.generator.weights
+            + model.ema_generator.weights + model.discriminator_variables]
+
+
+@pytest.mark.parametrize("order", ["authors", "d_first"])
+def test_train_step_runs_the_phases_in_the_authors_order(order):
+    """train_step == G phase, D phase, R1 phase, EMA with the draws of
+    draw_iteration, bit for bit; the D-first order gives other weights."""
+    frames_1, frames_2, dt = testing.frame_pair_batch()
+    real = RealPairs(tf.stack([frames_1, frames_2], axis=1), dt, None)
+    stepped = testing.tiny_digan()
+    stepped.train_step((frames_1, frames_2, dt))
+    manual = testing.tiny_digan()
+    draws = manual.draw_iteration(4)
+    phases = [
+        lambda: manual.generator_phase(draws.generator,
+                                       draws.augment_generator_fake),
+        lambda: manual.discriminator_phase(
+            real, draws.discriminator, draws.augment_discriminator_fake,
+            draws.augment_discriminator_real),
+    ]
+    if order == "d_first":
+        phases.reverse()
+    for phase in phases:
+        phase()
+    manual.r1_phase(real, draws.augment_r1_real)
+    manual.update_ema(4)
+    same = all(np.array_equal(a, b) for a, b in
+               zip(_weights(stepped), _weights(manual)))
+    assert same == (order == "authors")
+
+
+def test_generated_labels_are_drawn_from_class_frequencies():
+    """Labels of generated pairs: one per sample, from the training
+    videos' class frequencies, independently per phase (spec section 4),
+    not the real batch's labels."""
+    keras.utils.set_random_seed(0)
+    sizes = dict(testing.TRAINING_DISCRIMINATOR, num_classes=3)
+    model = digan_tf.DIGAN(
+        digan_tf.Generator(**dict(testing.TRAINING_GENERATOR,
+                                  num_classes=3)),
+        digan_tf.ImageDiscriminator(**sizes),
+        digan_tf.MotionDiscriminator(**sizes),
+        class_frequencies=[0, 30, 10])
+    draws = model.draw_iteration(4000)
+    g_labels = draws.generator.labels.numpy()
+    d_labels = draws.discriminator.labels.numpy()
+    for labels in (g_labels, d_labels):
+        assert set(np.unique(labels)) == {1, 2}
+        assert np.mean(labels == 1) == pytest.approx(0.75, abs=0.03)
+    assert np.mean(g_labels != d_labels) > 0.3
+    with pytest.raises(ValueError, match="class_frequencies"):
+        digan_tf.DIGAN(model.generator, model.image_discriminator,
+                       model.motion_discriminator, class_frequencies=[1, 2])

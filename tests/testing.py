@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 import digan_tf
-from digan_tf.models.digan import lazy_regularization_adam
+from digan_tf.optimizers import lazy_regularization_adam
 
 # A generator small enough for CPU tests that still has every kind of block:
 # a first block, blocks on the 32x32 grid, and an up-sampling block with its
@@ -31,7 +31,7 @@ def tiny_digan(seed=0, r1_interval=16, mbstd_num_channels=1, sgd=False,
                **kwargs):
     """A compiled R=32 DIGAN with weights drawn from `seed` (call inside a
     strategy scope to distribute it). `sgd`: plain SGD(0.01) instead of
-    the paper's Adam, for comparisons across devices (Adam's first steps
+    the authors' Adam, for comparisons across devices (Adam's first steps
     with beta1 = 0 turn rounding noise in near-zero gradients into
     full-size steps of either sign)."""
     keras.utils.set_random_seed(seed)
@@ -46,7 +46,7 @@ def tiny_digan(seed=0, r1_interval=16, mbstd_num_channels=1, sgd=False,
         model.compile(g_optimizer=keras.optimizers.SGD(0.01),
                       d_optimizer=keras.optimizers.SGD(0.01))
     else:
-        model.compile(g_optimizer=keras.optimizers.Adam(0.0025, 0.0, 0.99),
+        model.compile(g_optimizer=lazy_regularization_adam(interval=4),
                       d_optimizer=lazy_regularization_adam(
                           interval=r1_interval))
     return model

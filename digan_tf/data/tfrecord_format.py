@@ -68,6 +68,16 @@ def shard_files(data_dir):
     return files
 
 
+def class_frequencies(manifest):
+    """Number of videos of each class of a prepared dataset, in class
+    index order."""
+    counts = [0] * len(manifest["class_names"])
+    for video in manifest["videos"]:
+        if video["label"] >= 0:
+            counts[video["label"]] += 1
+    return counts
+
+
 def check_has_labels(manifest, data_dir):
     """Raises a ValueError naming --conditional when a prepared dataset has
     no class labels."""

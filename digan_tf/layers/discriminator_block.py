@@ -16,18 +16,21 @@ class DiscriminatorBlock(keras.layers.Layer):
     1x1 lrelu convolution. conv0 is a 3x3 lrelu conv, conv1 a 3x3 lrelu conv
     with 2x down-sampling, skip a 1x1 linear conv with 2x down-sampling and
     no bias; the sqrt(0.5) is folded into the gains of conv1 and skip (spec
-    sections 3 and 7).
+    sections 3 and 7). With `conv_clamp`, fromrgb, conv0 and conv1 clamp
+    their outputs as the authors' training code does; skip never does.
 
     Args:
         tmp_channels: int, channels of the block's input and conv0.
         out_channels: int, channels after down-sampling.
         from_rgb: bool, whether the block reads the network input.
+        conv_clamp: float or None, see `EqualizedConv2D(clamp=...)`.
 
     References:
         StyleGAN2 (Karras et al. 2020), figure 7 (residual D).
     """
 
-    def __init__(self, tmp_channels, out_channels, from_rgb=False, **kwargs):
+    def __init__(self, tmp_channels, out_channels, from_rgb=False,
+                 conv_clamp=None, **kwargs):
         super().__init__(**kwargs)
         self.tmp_channels = validation.check_int(
             "tmp_channels", tmp_channels, 1
@@ -36,19 +39,21 @@ class DiscriminatorBlock(keras.layers.Layer):
             "out_channels", out_channels, 1
         )
         self.from_rgb = bool(from_rgb)
+        self.conv_clamp = conv_clamp
         self.fromrgb = None
         if self.from_rgb:
             self.fromrgb = EqualizedConv2D(
-                self.tmp_channels, 1, activation="lrelu", name="fromrgb",
-                dtype=self.dtype_policy,
+                self.tmp_channels, 1, activation="lrelu", clamp=conv_clamp,
+                name="fromrgb", dtype=self.dtype_policy,
             )
         self.conv0 = EqualizedConv2D(
-            self.tmp_channels, 3, activation="lrelu", name="conv0",
-            dtype=self.dtype_policy,
+            self.tmp_channels, 3, activation="lrelu", clamp=conv_clamp,
+            name="conv0", dtype=self.dtype_policy,
         )
         self.conv1 = EqualizedConv2D(
             self.out_channels, 3, activation="lrelu", down=2,
-            gain=math.sqrt(0.5), name="conv1", dtype=self.dtype_policy,
+            gain=math.sqrt(0.5), clamp=conv_clamp, name="conv1",
+            dtype=self.dtype_policy,
         )
         self.skip = EqualizedConv2D(
             self.out_channels, 1, down=2, use_bias=False,
@@ -79,5 +84,6 @@ class DiscriminatorBlock(keras.layers.Layer):
             tmp_channels=self.tmp_channels,
             out_channels=self.out_channels,
             from_rgb=self.from_rgb,
+            conv_clamp=self.conv_clamp,
         )
         return config

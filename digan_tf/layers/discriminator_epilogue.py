@@ -48,6 +48,8 @@ class DiscriminatorEpilogue(keras.layers.Layer):
         output_dim: int, 1 or cmap_dim.
         mbstd_group_size: int, group size of the minibatch std (4).
         mbstd_num_channels: int, appended std channels (1), 0 = none.
+        conv_clamp: float or None, clamp of the 3x3 conv (the dense layers
+            are never clamped).
 
     References:
         StyleGAN2 (Karras et al. 2020), appendix B; minibatch std from
@@ -60,6 +62,7 @@ class DiscriminatorEpilogue(keras.layers.Layer):
         output_dim=1,
         mbstd_group_size=4,
         mbstd_num_channels=1,
+        conv_clamp=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -71,9 +74,10 @@ class DiscriminatorEpilogue(keras.layers.Layer):
         self.mbstd_num_channels = validation.check_int(
             "mbstd_num_channels", mbstd_num_channels, 0
         )
+        self.conv_clamp = conv_clamp
         self.conv = EqualizedConv2D(
-            self.channels, 3, activation="lrelu", name="conv",
-            dtype=self.dtype_policy,
+            self.channels, 3, activation="lrelu", clamp=conv_clamp,
+            name="conv", dtype=self.dtype_policy,
         )
         self.fc = EqualizedDense(
             self.channels, activation="lrelu", name="fc",
@@ -109,5 +113,6 @@ class DiscriminatorEpilogue(keras.layers.Layer):
             output_dim=self.output_dim,
             mbstd_group_size=self.mbstd_group_size,
             mbstd_num_channels=self.mbstd_num_channels,
+            conv_clamp=self.conv_clamp,
         )
         return config

@@ -27,6 +27,8 @@ class EqualizedConv2D(keras.layers.Layer):
         down: int, 1 or 2.
         use_bias: bool. Defaults to True.
         gain: float, extra output gain (sqrt(0.5) on residual branches).
+        clamp: float or None, clamps the output to +-(clamp * gain) after
+            the activation (the authors' `conv_clamp`); None = no clamp.
 
     References:
         Karras et al., "Analyzing and Improving the Image Quality of
@@ -41,6 +43,7 @@ class EqualizedConv2D(keras.layers.Layer):
         down=1,
         use_bias=True,
         gain=1.0,
+        clamp=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -57,6 +60,8 @@ class EqualizedConv2D(keras.layers.Layer):
         self.down = down
         self.use_bias = bool(use_bias)
         self.gain = float(gain)
+        self.clamp = None if clamp is None else validation.check_float(
+            "clamp", clamp, exclusive_minimum=0.0)
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -92,8 +97,13 @@ class EqualizedConv2D(keras.layers.Layer):
         if self.bias is not None:
             x = x + self.bias
         if self.activation == "lrelu":
-            return digan_ops.lrelu(x, gain=self.gain)
-        return x * self.gain if self.gain != 1.0 else x
+            x = digan_ops.lrelu(x, gain=self.gain)
+        elif self.gain != 1.0:
+            x = x * self.gain
+        if self.clamp is not None:
+            limit = self.clamp * self.gain
+            x = ops.clip(x, -limit, limit)
+        return x
 
     def compute_output_shape(self, input_shape):
         batch, height, width = input_shape[:3]
@@ -108,5 +118,6 @@ class EqualizedConv2D(keras.layers.Layer):
             down=self.down,
             use_bias=self.use_bias,
             gain=self.gain,
+            clamp=self.clamp,
         )
         return config

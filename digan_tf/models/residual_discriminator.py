@@ -36,6 +36,9 @@ class ResidualDiscriminator(keras.Model):
         mbstd_group_size: int, minibatch std group size (4); the batch must
             be divisible by min(4, batch).
         mbstd_num_channels: int, minibatch std channels (1).
+        conv_clamp: float or None, clamp of every conv's output except the
+            residual skips (256, what the authors' training code uses; the
+            class default of their networks is None). None = no clamp.
 
     References:
         StyleGAN2 (Karras et al. 2020) appendix B; Miyato & Koyama,
@@ -53,6 +56,7 @@ class ResidualDiscriminator(keras.Model):
         mapping_layers=8,
         mbstd_group_size=4,
         mbstd_num_channels=1,
+        conv_clamp=256.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -74,6 +78,9 @@ class ResidualDiscriminator(keras.Model):
         )
         self.mbstd_group_size = mbstd_group_size
         self.mbstd_num_channels = mbstd_num_channels
+        self.conv_clamp = None if conv_clamp is None else (
+            validation.check_float("conv_clamp", conv_clamp,
+                                   exclusive_minimum=0.0))
 
         # === Layers ===
         self.blocks = []
@@ -89,6 +96,7 @@ class ResidualDiscriminator(keras.Model):
                     channels_at(block_resolution // 2, self.fmaps,
                                 self.channel_max),
                     from_rgb=not self.blocks,
+                    conv_clamp=self.conv_clamp,
                     name=f"b{block_resolution}",
                     dtype=self.dtype_policy,
                 )
@@ -101,6 +109,7 @@ class ResidualDiscriminator(keras.Model):
                 output_dim=self.cmap_dim if self.num_classes else 1,
                 mbstd_group_size=mbstd_group_size,
                 mbstd_num_channels=mbstd_num_channels,
+                conv_clamp=self.conv_clamp,
                 name="b4",
                 dtype=self.dtype_policy,
             )
@@ -170,4 +179,5 @@ class ResidualDiscriminator(keras.Model):
             "mapping_layers": self.mapping_layers,
             "mbstd_group_size": self.mbstd_group_size,
             "mbstd_num_channels": self.mbstd_num_channels,
+            "conv_clamp": self.conv_clamp,
         }

@@ -1,0 +1,116 @@
+"""The authors' optimizer: PyTorch's Adam with StyleGAN2's lazy
+regularization rescaling and their replacement of non-finite gradients
+(spec section 4).
+
+Keras' Adam differs from PyTorch's in two ways that change every update:
+it adds epsilon to `sqrt(v)` before the bias correction of v (PyTorch adds
+it after), and it advances one step counter for all variables (PyTorch
+keeps one per parameter and skips parameters without a gradient). DIGAN
+trains with beta1 = 0 and eps = 1e-8 on gradients that are small early on,
+where the two placements of eps give visibly different steps.
+"""
+
+import keras
+from keras import ops
+import tensorflow as tf
+
+from digan_tf import validation
+
+# What the authors' loop puts in place of +-Inf gradients.
+NONFINITE_GRADIENT_LIMIT = 1e5
+
+
+def replace_nonfinite(gradient):
+    """NaN -> 0, +Inf -> 1e5, -Inf -> -1e5; finite values unchanged (the
+    authors' `nan_to_num` before every optimizer step)."""
+    gradient = tf.where(tf.math.is_nan(gradient), tf.zeros_like(gradient),
+                        gradient)
+    limit = tf.cast(NONFINITE_GRADIENT_LIMIT, gradient.dtype)
+    return tf.where(tf.math.is_inf(gradient),
+                    tf.sign(gradient) * limit, gradient)
+
+
+@keras.saving.register_keras_serializable(package="digan_tf")
+class TorchAdam(keras.optimizers.Optimizer):
+    """Adam exactly as `torch.optim.Adam` computes it (no weight decay, no
+    amsgrad), with each gradient first passed through `replace_nonfinite`:
+
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+        p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)
+
+    with `t` counted per variable: a variable left out of an `apply` call
+    (no gradient) keeps its moments and its count. Under
+    `LossScaleOptimizer` the replacement runs after the finiteness check, so
+    float16 overflow still skips the step and lowers the scale.
+
+    Args:
+        learning_rate: float or schedule.
+        beta_1, beta_2: floats in [0, 1).
+        epsilon: float, added to the bias-corrected sqrt(v).
+        name: str.
+    """
+
+    def __init__(self, learning_rate=0.0025, beta_1=0.0, beta_2=0.99,
+                 epsilon=1e-8, name="torch_adam", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1 = validation.check_float("beta_1", beta_1, 0.0)
+        self.beta_2 = validation.check_float("beta_2", beta_2, 0.0)
+        for field in ("beta_1", "beta_2"):
+            if getattr(self, field) >= 1.0:
+                raise ValueError(f"`{field}` must be < 1; got "
+                                 f"{getattr(self, field)}.")
+        self.epsilon = validation.check_float("epsilon", epsilon, 0.0)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"])
+        self._steps = [
+            self.add_variable(shape=(), dtype="int64",
+                              name=f"{self._var_name(variable)}_step")
+            for variable in var_list]
+
+    @staticmethod
+    def _var_name(variable):
+        return variable.path.replace("/", "_").replace(":", "_")
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        step = self._steps[index]
+        self.assign_add(step, ops.ones((), "int64"))
+        # Bias corrections in float64, as PyTorch computes them in Python.
+        t = tf.cast(step, tf.float64)
+        correction_1 = 1.0 - tf.pow(tf.constant(self.beta_1, tf.float64), t)
+        correction_2 = 1.0 - tf.pow(tf.constant(self.beta_2, tf.float64), t)
+        step_size = ops.cast(
+            tf.cast(learning_rate, tf.float64) / correction_1, variable.dtype)
+        correction_2_sqrt = ops.cast(tf.sqrt(correction_2), variable.dtype)
+        gradient = replace_nonfinite(ops.cast(gradient, variable.dtype))
+        m = self._momentums[index]
+        v = self._velocities[index]
+        self.assign(m, m * self.beta_1 + gradient * (1.0 - self.beta_1))
+        self.assign(v, v * self.beta_2
+                    + ops.square(gradient) * (1.0 - self.beta_2))
+        denominator = ops.sqrt(v) / correction_2_sqrt + self.epsilon
+        self.assign_sub(variable, step_size * m / denominator)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2,
+                      epsilon=self.epsilon)
+        return config
+
+
+def lazy_regularization_adam(learning_rate=0.0025, beta_1=0.0, beta_2=0.99,
+                             epsilon=1e-8, interval=16):
+    """`TorchAdam` for a network with a regularization phase every
+    `interval` steps: lr * c and betas ** c with c = interval / (interval +
+    1) (StyleGAN2, appendix C). The authors' loop rescales D with 16 (its R1
+    phase) and G with 4 (a path-length phase that is switched off but still
+    counts); `interval=0` means no rescaling."""
+    interval = validation.check_int("interval", interval, 0)
+    ratio = interval / (interval + 1) if interval else 1.0
+    return TorchAdam(learning_rate * ratio, beta_1**ratio, beta_2**ratio,
+                     epsilon=epsilon)
