@@ -3,8 +3,8 @@
 
 Renders one 16-frame 128x128 video at the paper config (R=128, fmaps=1)
 eagerly, as a tf.function and with XLA, and prints frames/s and the fraction
-of the measured matmul peak that is, counting the spec's 19.8 GFLOP per frame
-(spec section 2). Prints figures; asserts nothing.
+of the measured matmul peak that is, counting design.md's 19.8 GFLOP per frame
+(design.md section 2). Prints figures; asserts nothing.
 
   python benchmarks/generator_speed.py [--frames=16] [--repeats=5]
 """
@@ -22,7 +22,7 @@ import tensorflow as tf  # noqa: E402
 
 from machine_peak import matmul_peak_gflops  # noqa: E402
 
-GFLOP_PER_FRAME = 19.8  # spec section 2, multiply-add = 2 FLOP
+GFLOP_PER_FRAME = 19.8  # design.md section 2, multiply-add = 2 FLOP
 
 
 def median_seconds(fn, repeats):

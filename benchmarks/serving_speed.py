@@ -8,7 +8,7 @@ generator, loads the SavedModel with `tf.saved_model.load`, times the
 same SavedModel (rendering, uint8, H.264 encoding; with and without GIFs),
 and prints frames/s (with the Keras generator in a tf.function as the
 baseline of the same run), the fraction of the measured float32 matmul peak (the
-spec's 19.8 GFLOP per frame) and the ratio of the command to the signature.
+19.8 GFLOP per frame of docs/design.md) and the ratio of the command to the signature.
 The authors' PyTorch code renders 2.8 frames/s on this kind of machine.
 
   python benchmarks/serving_speed.py [--frames=16] [--repeats=3]

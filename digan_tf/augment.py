@@ -2,7 +2,7 @@
 
 All frames of one sample share the same random parameters, so the motion
 discriminator sees a consistent pair; the dt plane is not an image and is
-never passed here (spec section 4). Everything is differentiable, so the
+never passed here (design.md section 4). Everything is differentiable, so the
 generator is trained through the augmentation.
 
 The random parameters are an `AugmentParams` (one value per sample, the

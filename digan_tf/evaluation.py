@@ -1,4 +1,4 @@
-"""FVD and KVD of a generator against a prepared dataset (spec section 6):
+"""FVD and KVD of a generator against a prepared dataset (design.md section 6):
 what `bin/evaluate` and the metrics during training run.
 
 Protocol (reference FVD, DIGAN's evaluation):

@@ -1,4 +1,4 @@
-"""DIGAN's losses as pure functions of discriminator outputs (spec 4).
+"""DIGAN's losses as pure functions of discriminator outputs (design.md section 4).
 
 Each returns per-sample values [B]; the caller reduces over the global
 batch. Non-saturating logistic loss: softplus(-x) = -log(sigmoid(x)) and

@@ -1,5 +1,5 @@
 """Distances between feature sets (FVD's Fréchet distance, KVD's kernel
-distance) and the names of the video metrics (spec section 6).
+distance) and the names of the video metrics (design.md section 6).
 
 Plain NumPy in float64, no TensorFlow: features are [N, D] arrays (I3D
 logits, D = 400).

@@ -9,7 +9,7 @@ models in the authors' layout, so that weights travel both ways.
 PyTorch layouts: dense [out, in], conv [out, in, kh, kw]; ours: dense
 [in, out], conv [kh, kw, in, out]. The discriminators' 4x4 dense layer reads
 channel-major features in PyTorch (index c * 16 + h * 4 + w) and NHWC
-features here (spec section 7).
+features here (design.md section 7).
 """
 
 import math

@@ -1,6 +1,6 @@
 """Small numeric building blocks shared by the DIGAN networks.
 
-All tensors are channels-last. Gains follow StyleGAN2 (spec sections 2, 3, 7):
+All tensors are channels-last. Gains follow StyleGAN2 (design.md sections 2, 3, 7):
 `lrelu` is a leaky ReLU with slope 0.2 followed by a gain of sqrt(2).
 """
 
@@ -39,7 +39,7 @@ def upsample_nearest_2x(x):
 def blur(x, padding, stride=1):
     """Pads `x` [B, H, W, C] by `padding` pixels and applies the 4x4 low-pass
     filter outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64, keeping every `stride`-th
-    output pixel (upfirdn2d with down=stride, as in spec section 7).
+    output pixel (upfirdn2d with down=stride, as in design.md section 7).
 
     Depthwise convolutions: one op with one gradient op, far cheaper to
     train than slicing. Without striding the filter runs as two separable

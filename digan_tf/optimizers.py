@@ -1,6 +1,6 @@
 """The authors' optimizer: PyTorch's Adam with StyleGAN2's lazy
 regularization rescaling and their replacement of non-finite gradients
-(spec section 4).
+(design.md section 4).
 
 Keras' Adam differs from PyTorch's in two ways that change every update:
 it adds epsilon to `sqrt(v)` before the bias correction of v (PyTorch adds
@@ -69,7 +69,7 @@ class TorchAdam(keras.optimizers.Optimizer):
             var_list, ["momentum", "velocity"])
         self._steps = [
             self.add_variable(shape=(), dtype="int64",
-                              name=f"{self._var_name(variable)}_step")
+                              name=f"{self._var_name(variable)}_step_count")
             for variable in var_list]
 
     @staticmethod

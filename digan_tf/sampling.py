@@ -9,8 +9,8 @@ _LATENT_STREAM = 0x4449474E  # "DIGN"
 
 
 def clip_timestamps(num_frames, start_time=0.0, time_step=None):
-    """Timestamps of a clip: `linspace(0, 1, num_frames)` by default (spec
-    section 2); a smaller `time_step` up-samples the frame rate and frames
+    """Timestamps of a clip: `linspace(0, 1, num_frames)` by default
+    (design.md section 2); a smaller `time_step` up-samples the frame rate and frames
     past t = 1 extrapolate."""
     if time_step is None:
         time_step = 1.0 / max(num_frames - 1, 1)
@@ -63,7 +63,7 @@ def render(generator, z, z_motion, timestamps, labels=None,
 def ordered_beta_pair(uniforms):
     """DIGAN's pair of training times from 4 uniforms [..., 4]:
     a ~ Beta(2, 1) (max of two uniforms), b ~ Beta(1, 2) (min of two),
-    returned as (min(a, b), max(a, b)) [..., 2] (spec sections 2 and 5)."""
+    returned as (min(a, b), max(a, b)) [..., 2] (design.md sections 2 and 5)."""
     a = tf.maximum(uniforms[..., 0], uniforms[..., 1])
     b = tf.minimum(uniforms[..., 2], uniforms[..., 3])
     return tf.stack([tf.minimum(a, b), tf.maximum(a, b)], axis=-1)

@@ -128,6 +128,27 @@ def make_checkpoint(model):
         for part, variables in parts.items()})
 
 
+def _restore(checkpoint, path, optimizers=()):
+    """Restores every variable of the run from `path`, or says why not.
+    The learning rates of `optimizers` stay those of this run's flags (a
+    checkpoint stores them as variables; a resumed run with a new --g_lr
+    or --d_lr must use it)."""
+    rates = [(optimizer, tf.identity(optimizer.learning_rate.value))
+             for optimizer in optimizers]
+    try:
+        checkpoint.restore(path).assert_consumed()
+    except (AssertionError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0][:300]
+        raise ValueError(
+            f"--run_dir: checkpoint '{path}' does not fit this model and its "
+            f"optimizers ({first_line}). It was written with other network "
+            "flags, or by a digan_tf older than its switch to the authors' "
+            "Adam (optimizer state per variable); train into a new "
+            "--run_dir.") from error
+    for optimizer, rate in rates:
+        optimizer.learning_rate.assign(rate)
+
+
 def checkpoint_entries(variables):
     """{key: variable} of one part of a checkpoint (see `make_checkpoint`).
     """
@@ -335,7 +356,8 @@ def _train(config, strategy, chief, output):
             checkpoint, os.path.join(output, "checkpoints"),
             max_to_keep=config.keep_checkpoints)
         if latest:
-            checkpoint.restore(latest).assert_consumed()
+            _restore(checkpoint, latest,
+                     (model.g_optimizer, model.d_optimizer))
             print(f"Resumed from {latest}: step "
                   f"{int(model.step.numpy())}, images seen "
                   f"{int(model.images_seen.numpy())}, D optimizer iterations "

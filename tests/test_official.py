@@ -1,5 +1,5 @@
 """Parity with the authors' networks: the definition of "matches the
-paper" (spec section 8)."""
+paper" (design.md section 8)."""
 
 import pathlib
 

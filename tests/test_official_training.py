@@ -1,5 +1,5 @@
 """Training parity: replays iterations recorded from the authors' training
-code (spec section 9) and compares every loss term, gradient and update.
+code (design.md section 9) and compares every loss term, gradient and update.
 
 Each golden `.npz` holds the weights before one full iteration (all phases
 run), every random draw of it, and what the authors' code computed; the
@@ -28,7 +28,7 @@ from digan_tf.models.digan import IterationDraws
 from digan_tf.models.digan import RealPairs
 
 _HERE = pathlib.Path(__file__).parent
-# The goldens of the spec; tests/data holds byte-identical copies for
+# The project's shared goldens; tests/data holds byte-identical copies for
 # checkouts without ../shared.
 _SHARED = _HERE.parent.parent / "shared" / "golden"
 _NAMES = ("train_r32_uncond.npz", "train_r32_cond3_augment.npz")

@@ -106,10 +106,17 @@ def _tensorboard_tags(run_dir):
 
 
 def test_diverging_losses_stop_and_keep_the_last_good_checkpoint(tmp_path):
+    """Two good steps, then a resume with a learning rate (the new flag
+    takes effect on resume, not the checkpoint's) that blows the
+    generator up in its first update (the G phase runs first, so the D
+    phase of that same step sees non-finite fakes)."""
     run_dir = tmp_path / "run"
+    assert _run(run_dir, "--max_steps=2", "--checkpoint_every=1"
+                ).returncode == 0
     result = _run(run_dir, "--max_steps=20", "--checkpoint_every=1",
                   "--g_lr=1e30")
     assert result.returncode != 0
-    assert "training stopped, last good checkpoint" in result.stderr
+    assert "at step 3; training stopped, last good checkpoint" in (
+        result.stderr)
     latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    assert latest is not None and latest in result.stderr
+    assert latest.endswith("ckpt-2") and latest in result.stderr

@@ -219,7 +219,7 @@ def test_train_step_runs_the_phases_in_the_authors_order(order):
 
 def test_generated_labels_are_drawn_from_class_frequencies():
     """Labels of generated pairs: one per sample, from the training
-    videos' class frequencies, independently per phase (spec section 4),
+    videos' class frequencies, independently per phase (design.md section 4),
     not the real batch's labels."""
     keras.utils.set_random_seed(0)
     sizes = dict(testing.TRAINING_DISCRIMINATOR, num_classes=3)
@@ -239,3 +239,17 @@ def test_generated_labels_are_drawn_from_class_frequencies():
     with pytest.raises(ValueError, match="class_frequencies"):
         digan_tf.DIGAN(model.generator, model.image_discriminator,
                        model.motion_discriminator, class_frequencies=[1, 2])
+
+
+def test_resuming_a_checkpoint_of_another_optimizer_says_why(tmp_path):
+    """A run dir written with Keras' Adam (digan_tf before the authors'
+    optimizer) stops with a message naming the checkpoint and --run_dir."""
+    from digan_tf import training
+
+    old = testing.tiny_digan()
+    old.compile(g_optimizer=keras.optimizers.Adam(),
+                d_optimizer=keras.optimizers.Adam())
+    path = training.make_checkpoint(old).save(str(tmp_path / "ckpt"))
+    with pytest.raises(ValueError, match=r"--run_dir: checkpoint .*ckpt-1"):
+        training._restore(training.make_checkpoint(testing.tiny_digan()),
+                          path)

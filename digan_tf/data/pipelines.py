@@ -5,7 +5,7 @@ Videos are cut into non-overlapping clips of N consecutive frames, sampled
 uniformly over clips as the authors do (long videos weigh more). A training
 sample draws two frame indices `floor(Beta(2,1) * N)` and
 `floor(Beta(1,2) * N)`, orders them and returns the two frames (the same
-horizontal flip on both) and `dt = (i2 - i1) / (N - 1)` (spec section 5).
+horizontal flip on both) and `dt = (i2 - i1) / (N - 1)` (design.md section 5).
 Only the two selected JPEGs are decoded. Paths go through tf.io.gfile, so
 gs:// and other TensorFlow file systems work.
 """

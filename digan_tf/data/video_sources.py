@@ -3,7 +3,7 @@
 A video is a file FFmpeg decodes (any container/codec, through PyAV) or a
 folder of numbered PNG/JPEG frames (the layout of the Sky and TaiChi
 datasets). Frames are resized on the short side and center-cropped to R x R
-(spec section 5).
+(design.md section 5).
 """
 
 import io

@@ -15,8 +15,8 @@ class DiscriminatorBlock(keras.layers.Layer):
     The first block (`from_rgb=True`) first lifts the input channels with a
     1x1 lrelu convolution. conv0 is a 3x3 lrelu conv, conv1 a 3x3 lrelu conv
     with 2x down-sampling, skip a 1x1 linear conv with 2x down-sampling and
-    no bias; the sqrt(0.5) is folded into the gains of conv1 and skip (spec
-    sections 3 and 7). With `conv_clamp`, fromrgb, conv0 and conv1 clamp
+    no bias; the sqrt(0.5) is folded into the gains of conv1 and skip
+    (design.md sections 3 and 7). With `conv_clamp`, fromrgb, conv0 and conv1 clamp
     their outputs as the authors' training code does; skip never does.
 
     Args:

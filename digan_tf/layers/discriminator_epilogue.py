@@ -14,7 +14,7 @@ def minibatch_stddev(x, group_size, num_channels=1):
     With G = min(group_size, N), sample n belongs to group n mod (N / G);
     the std over each group is averaged over pixels and over each of the
     `num_channels` channel groups, then appended as `num_channels` channels
-    (spec section 7). N must be divisible by G.
+    (design.md section 7). N must be divisible by G.
     """
     shape = ops.shape(x)
     height, width, channels = x.shape[1], x.shape[2], x.shape[3]

@@ -16,7 +16,7 @@ class EqualizedConv2D(keras.layers.Layer):
     """Square convolution (a correlation, NHWC) scaled by 1/sqrt(fan_in).
 
     With `down=2` the input is low-pass filtered with the normalized
-    [1, 3, 3, 1] kernel before striding (spec section 7): a 3x3 kernel pads 2
+    [1, 3, 3, 1] kernel before striding (design.md section 7): a 3x3 kernel pads 2
     pixels, filters, then convolves with stride 2; a 1x1 kernel pads 1 pixel,
     filters keeping every second pixel, then convolves.
 

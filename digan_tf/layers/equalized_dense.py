@@ -18,7 +18,7 @@ class EqualizedDense(keras.layers.Layer):
     The kernel is stored as N(0, 1) / lr_multiplier and multiplied by
     `lr_multiplier / sqrt(fan_in)` in every call; the bias is stored as
     `bias_initializer_value` and multiplied by `lr_multiplier`. Adam then sees
-    every weight at the same scale (spec section 2, "equalized learning
+    every weight at the same scale (design.md section 2, "equalized learning
     rate").
 
     Args:

@@ -17,7 +17,7 @@ class FMMLayer(keras.layers.Layer):
     A style `w` [B, w_dim] is mapped to a rank-`rank` matrix
     `M = L @ Rt / sqrt(rank)`; the weight is `W0 * (1 + M)`, each output
     unit's weights divided by their L2 norm (demodulation), and the output is
-    `lrelu(x @ W + bias)` (spec section 2). Every frame of a video shares the
+    `lrelu(x @ W + bias)` (design.md section 2). Every frame of a video shares the
     same modulated weight, so the weight is computed once per video and the
     frames of the video are one large matmul.
 

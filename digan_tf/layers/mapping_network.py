@@ -14,10 +14,10 @@ class MappingNetwork(keras.layers.Layer):
 
     `z` is scaled to unit second moment; a class label, one-hot, goes through
     a dense embedding, is normalized the same way and concatenated after `z`;
-    then `num_layers` dense lrelu layers with `lr_multiplier` (spec section
+    then `num_layers` dense lrelu layers with `lr_multiplier` (design.md section
     2). With `w_avg_beta` set, a running average of the output is tracked in
     training for the truncation trick. The conditional discriminator uses the
-    same network with `z_dim=0` to map labels (spec section 3).
+    same network with `z_dim=0` to map labels (design.md section 3).
 
     Call `layer(z, labels=None, training=None)` with `z` [B, z_dim] (or None
     when `z_dim == 0`) and integer `labels` [B]; returns [B, w_dim].

@@ -15,7 +15,7 @@ def coordinate_grid(size):
     """Raw (x, y) coordinates of a size x size grid, [size * size, 2].
 
     x along columns is arange(size) / size * 2 - 1; y along rows is the same
-    sequence reversed, so row 0 (the top) holds the largest y (spec 7).
+    sequence reversed, so row 0 (the top) holds the largest y (design.md section 7).
     """
     u = np.arange(size, dtype=np.float32) / size * 2.0 - 1.0
     x = np.tile(u[None, :], (size, 1))
@@ -74,7 +74,7 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
     timestamps `t`: a phase shift
     `m_t = mlp(leaky_relu(affine([w, z_motion]) * t * motion_sigma, 0.01))`.
     The embedding of frame t is `[sin(S + m_t), cos(S + m_t)]`: time moves
-    the phases smoothly and at low frequency (spec section 2).
+    the phases smoothly and at low frequency (design.md section 2).
 
     Call `layer(w, z_motion, timestamps)` with `w` [B, w_dim], `z_motion`
     [B, motion_dim] and `timestamps` [B, T]; returns `(basis, phase_shift)`

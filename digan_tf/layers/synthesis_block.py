@@ -16,7 +16,7 @@ from digan_tf.layers.to_rgb import ToRGB
 
 @keras.saving.register_keras_serializable(package="digan_tf")
 class SynthesisBlock(keras.layers.Layer):
-    """A block of modulated 1x1 layers and a ToRGB output (spec section 2).
+    """A block of modulated 1x1 layers and a ToRGB output (design.md section 2).
 
     - First block (`in_channels=0`): a coordinate embedding on the
       `input_resolution` grid, then one FMM layer.

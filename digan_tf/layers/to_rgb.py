@@ -13,7 +13,7 @@ from digan_tf.layers.equalized_dense import EqualizedDense
 @keras.saving.register_keras_serializable(package="digan_tf")
 class ToRGB(keras.layers.Layer):
     """Linear 1x1 layer modulated by `s = affine(w) / sqrt(in_channels)`,
-    without demodulation (spec section 2, ToRGB). The affine bias starts at
+    without demodulation (design.md section 2, ToRGB). The affine bias starts at
     1 so that the initial modulation is close to identity.
 
     Call `layer(x, w)` with `x` [B, ..., in_channels] and `w` [B, w_dim];

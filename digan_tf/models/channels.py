@@ -4,7 +4,7 @@ from digan_tf import validation
 
 
 def channels_at(resolution, fmaps, channel_max):
-    """`min(int(32768 * fmaps) // resolution, channel_max)` (spec 2, 3)."""
+    """`min(int(32768 * fmaps) // resolution, channel_max)` (design.md sections 2, 3)."""
     return min(int(32768 * fmaps) // resolution, channel_max)
 
 

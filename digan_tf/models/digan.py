@@ -1,5 +1,5 @@
 """DIGAN's training model: generator, two discriminators, EMA generator and
-the custom `train_step` of spec section 4."""
+the custom `train_step` of design.md section 4."""
 
 import collections
 
@@ -51,7 +51,7 @@ def _reduces_along_axis_0(strategy):
 @keras.saving.register_keras_serializable(package="digan_tf")
 class DIGAN(keras.Model):
     """Trains a DIGAN generator against image and motion discriminators,
-    one iteration as the authors' training loop runs it (spec section 4).
+    one iteration as the authors' training loop runs it (design.md section 4).
 
     Every `train_step` on a batch of real pairs `(frame_1, frame_2, dt
     [, label])`:

@@ -53,7 +53,7 @@ class Generator(keras.Model):
         clip_length: int, frames per training clip (16); not part of the
             network, but it sets the frame spacing `time_step` = 1 /
             (clip_length - 1) at which a video plays at the training frame
-            rate (spec section 2), so exports and `bin/generate` know it.
+            rate (design.md section 2), so exports and `bin/generate` know it.
 
     Example:
         >>> g = digan_tf.Generator(resolution=32, fmaps=0.125)

@@ -1,5 +1,5 @@
 """I3D: Inception-v1 inflated to 3-D, the Kinetics-400 classifier whose
-time-averaged logits are the features of FVD and KVD (spec section 6).
+time-averaged logits are the features of FVD and KVD (design.md section 6).
 
 Layer for layer DeepMind's `kinetics-i3d/i3d.py` at inference: SAME
 padding everywhere but the final average pool, batch norm without a scale

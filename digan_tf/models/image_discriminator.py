@@ -7,7 +7,7 @@ from digan_tf.models.residual_discriminator import ResidualDiscriminator
 
 @keras.saving.register_keras_serializable(package="digan_tf")
 class ImageDiscriminator(ResidualDiscriminator):
-    """Residual discriminator on one RGB frame [B, R, R, 3] (spec section 3).
+    """Residual discriminator on one RGB frame [B, R, R, 3] (design.md section 3).
 
     Takes every argument of `ResidualDiscriminator` except
     `input_channels`.

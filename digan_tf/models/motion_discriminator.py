@@ -9,7 +9,7 @@ from digan_tf.models.image_discriminator import ImageDiscriminator
 class MotionDiscriminator(ImageDiscriminator):
     """Residual discriminator on [B, R, R, 7]: frame 1 RGB, frame 2 RGB and a
     constant plane holding `dt = t2 - t1`. It sees how much a scene changes
-    over a time gap without ever seeing a whole video (spec section 3).
+    over a time gap without ever seeing a whole video (design.md section 3).
 
     Takes every argument of `ResidualDiscriminator` except
     `input_channels`.

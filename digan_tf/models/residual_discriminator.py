@@ -16,7 +16,7 @@ from digan_tf.models.channels import check_channel_args
 
 @keras.saving.register_keras_serializable(package="digan_tf")
 class ResidualDiscriminator(keras.Model):
-    """Residual blocks from R down to 8, then a 4x4 epilogue (spec 3).
+    """Residual blocks from R down to 8, then a 4x4 epilogue (design.md section 3).
 
     Call `discriminator(images, labels=None)` with `images`
     [B, R, R, input_channels] and, for conditional models, integer `labels`
