@@ -16,11 +16,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from machine_peak import matmul_peak_gflops  # noqa: E402
+
+import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
+from digan_tf.generation import latents  # noqa: E402
 
 GFLOP_PER_FRAME = 19.8  # design.md section 2, multiply-add = 2 FLOP
 
@@ -51,7 +52,7 @@ def main():
     rng = np.random.default_rng(0)
     z = rng.standard_normal((args.batch, 512)).astype(np.float32)
     z_motion = rng.standard_normal((args.batch, 512)).astype(np.float32)
-    t = np.tile(digan_tf.sampling.clip_timestamps(args.frames),
+    t = np.tile(latents.clip_timestamps(args.frames),
                 (args.batch, 1))
     frames = args.batch * args.frames
     modes = {

@@ -23,7 +23,7 @@ import tempfile
 
 import numpy as np
 
-from digan_tf import multi_worker
+from digan_tf.training import distribution
 
 ROOT = pathlib.Path(__file__).parent.parent
 WORKER = ROOT / "tests" / "fixed_batch_worker.py"
@@ -66,7 +66,7 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         single = seconds_per_step(directory, [None], args)
         cluster = seconds_per_step(
-            directory, multi_worker.localhost_tf_configs(args.workers),
+            directory, distribution.localhost_tf_configs(args.workers),
             args)
     print(f"global batch {args.batch_size}, R=32 tiny DIGAN, "
           f"{os.cpu_count()} CPU cores, {args.steps - args.warmup_steps} "

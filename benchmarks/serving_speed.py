@@ -21,15 +21,16 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-from digan_tf import export  # noqa: E402
-from digan_tf import generate_samples  # noqa: E402
-from digan_tf import generator_sources  # noqa: E402
-from generator_speed import GFLOP_PER_FRAME, median_seconds  # noqa: E402
+from generator_speed import GFLOP_PER_FRAME  # noqa: E402
+from generator_speed import median_seconds  # noqa: E402
 from machine_peak import matmul_peak_gflops  # noqa: E402
+
+import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
+from digan_tf.generation import rendering  # noqa: E402
+from digan_tf.generation import sources  # noqa: E402
+from digan_tf.serving import export  # noqa: E402
 
 AUTHORS_FRAMES_PER_SECOND = 2.8
 
@@ -67,10 +68,10 @@ def main():
             seconds = median_seconds(
                 lambda: signature(**inputs)["video"].numpy(), args.repeats)
             rows = [("signature", args.frames / seconds)]
-            source = generator_sources.open_source(paths.saved_model)
+            source = sources.open_source(paths.saved_model)
             for gif in (False, True):
                 seconds = median_seconds(
-                    lambda gif=gif: generate_samples.generate_videos(
+                    lambda gif=gif: rendering.generate_videos(
                         source, os.path.join(directory, "out"), num_videos=1,
                         num_frames=args.frames, fps=8, seed=1, gif=gif,
                         grid=False),

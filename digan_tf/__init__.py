@@ -10,14 +10,14 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from digan_tf import metrics  # noqa: E402
-from digan_tf import official  # noqa: E402
-from digan_tf import sampling  # noqa: E402
+# The models are imported here so that `import digan_tf` registers every
+# Keras class (what `keras.models.load_model` needs for a .keras file).
 from digan_tf.models.digan import DIGAN  # noqa: E402
 from digan_tf.models.generator import Generator  # noqa: E402
 from digan_tf.models.image_discriminator import ImageDiscriminator  # noqa: E402,E501
 from digan_tf.models.motion_discriminator import MotionDiscriminator  # noqa: E402,E501
 from digan_tf.models.residual_discriminator import ResidualDiscriminator  # noqa: E402,E501
+from digan_tf.version import __version__  # noqa: E402
 
 __all__ = [
     "DIGAN",
@@ -25,8 +25,5 @@ __all__ = [
     "ImageDiscriminator",
     "MotionDiscriminator",
     "ResidualDiscriminator",
-    "metrics",
-    "official",
-    "sampling",
+    "__version__",
 ]
-__version__ = "0.1.0"

@@ -14,14 +14,14 @@ import argparse
 import os
 import time
 
-import digan_tf  # noqa: F401  (before TensorFlow: oneDNN)
 import keras
 import numpy as np
 import tensorflow as tf
-
 import testing
-from digan_tf import training
-from digan_tf.atomic_files import atomic_path
+
+import digan_tf  # noqa: F401  (before TensorFlow: oneDNN)
+from digan_tf.training import distribution
+from digan_tf.utils.atomic_files import atomic_path
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -49,7 +49,7 @@ def main():
     parser.add_argument("--eager", action="store_true")
     args = parser.parse_args()
 
-    strategy = training.make_strategy(
+    strategy = distribution.make_strategy(
         "multi_worker" if os.environ.get("TF_CONFIG") else "default")
     with strategy.scope():
         model = testing.tiny_digan(mbstd_num_channels=0, sgd=True)

@@ -7,7 +7,6 @@ import sys
 import keras
 import numpy as np
 
-
 ROOT = pathlib.Path(__file__).parent.parent
 GOLDEN = ROOT / "tests" / "data" / "digan_r128_uncond.npz"
 

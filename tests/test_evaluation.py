@@ -13,13 +13,13 @@ import pytest
 import tensorflow as tf
 
 import digan_tf
-from digan_tf import configs
-from digan_tf import generator_sources
-from digan_tf import evaluation
-from digan_tf import metrics
-from digan_tf import training
-from digan_tf.atomic_files import save_model
 from digan_tf.data import demo_dataset
+from digan_tf.evaluation import distances
+from digan_tf.evaluation import protocol
+from digan_tf.generation import sources
+from digan_tf.training import train_config
+from digan_tf.training import trainer
+from digan_tf.utils.atomic_files import save_model
 from tests import testing
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -44,28 +44,28 @@ def test_randinit_metrics_rank_real_clips_closest(data_dir, generator):
     """Against 6 real clips: 6 other real clips score lower than a
     collapsed generator (every video from the average latent, psi = 0) and
     than uniform noise, in both FVD and KVD."""
-    evaluator = evaluation.Evaluator(data_dir, RANDINIT, num_videos=6,
+    evaluator = protocol.Evaluator(data_dir, RANDINIT, num_videos=6,
                                      batch_size=3)
     collapsed = evaluator(generator, truncation_psi=0.0)
     real = evaluator.real_features(randinit=True, clip_length=16)
     embedder = evaluator.embedder(randinit=True)
-    clips = np.concatenate(list(evaluation.real_clip_batches(
+    clips = np.concatenate(list(protocol.real_clip_batches(
         data_dir, 16, 12, batch_size=12, seed=0)))
     other_real = embedder.embed(np.split(clips[6:], 2), 6, "real")
     noise = embedder.embed(np.split(np.random.default_rng(0).integers(
         0, 256, (6, 16, 32, 32, 3), dtype=np.uint8), 2), 6, "noise")
-    fvd_real = metrics.frechet_distance(other_real, real)
-    kvd_real = metrics.kernel_distance(other_real, real)
+    fvd_real = distances.frechet_distance(other_real, real)
+    kvd_real = distances.kernel_distance(other_real, real)
     assert 0 < fvd_real < collapsed["fvd16_randinit"][0]
-    assert fvd_real < metrics.frechet_distance(noise, real)
+    assert fvd_real < distances.frechet_distance(noise, real)
     assert kvd_real < collapsed["kvd16_randinit"][0]
-    assert kvd_real < metrics.kernel_distance(noise, real)
+    assert kvd_real < distances.kernel_distance(noise, real)
 
 
 def test_real_features_are_cached_per_dataset_length_count_and_weights(
         data_dir, tmp_path):
     cache = tmp_path / "cache"
-    first = evaluation.Evaluator(data_dir, "fvd16_randinit", num_videos=2,
+    first = protocol.Evaluator(data_dir, "fvd16_randinit", num_videos=2,
                                  cache_dir=str(cache))
     features = first.real_features(randinit=True, clip_length=16)
     (path,) = cache.iterdir()
@@ -75,11 +75,11 @@ def test_real_features_are_cached_per_dataset_length_count_and_weights(
     # A new evaluator reads the file (proved by a marker written into it)
     marker = np.full_like(features, 7.0)
     np.save(path, marker)
-    second = evaluation.Evaluator(data_dir, "kvd16_randinit", num_videos=2,
+    second = protocol.Evaluator(data_dir, "kvd16_randinit", num_videos=2,
                                   cache_dir=str(cache))
     np.testing.assert_array_equal(
         second.real_features(randinit=True, clip_length=16), marker)
-    evaluation.Evaluator(data_dir, "fvd16_randinit", num_videos=3,
+    protocol.Evaluator(data_dir, "fvd16_randinit", num_videos=3,
                          cache_dir=str(cache)).real_features(True, 16)
     assert len(list(cache.iterdir())) == 2
     assert not [p for p in cache.iterdir() if ".tmp-" in p.name]
@@ -101,7 +101,7 @@ def test_bin_evaluate_prints_a_table_and_writes_json(data_dir, generator,
                        f"--data_dir={data_dir}", f"--metrics={RANDINIT}",
                        "--num_videos=3", "--repeats=2", "--batch_size=3")
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads((tmp_path / "g-metrics.json").read_text())
+    report = json.loads((tmp_path / "g-distances.json").read_text())
     assert report["protocol"]["num_videos"] == 3
     assert report["protocol"]["time_step"] == pytest.approx(1 / 15)
     for name in ("fvd16_randinit", "kvd16_randinit"):
@@ -138,12 +138,12 @@ def test_config_checks_metric_flags():
     base = dict(data_dir="demo", run_dir="run")
     with pytest.raises(ValueError, match="--metrics=kvd128 needs the "
                        "pretrained I3D"):
-        configs.TrainConfig(**base, metrics="kvd128")
+        train_config.TrainConfig(**base, metrics="kvd128")
     with pytest.raises(ValueError, match="--metrics: unknown metric"):
-        configs.TrainConfig(**base, metrics="fvd")
+        train_config.TrainConfig(**base, metrics="fvd")
     with pytest.raises(ValueError, match="--metrics_every_kimg` must be > 0"):
-        configs.TrainConfig(**base, metrics_every_kimg=0.0)
-    assert configs.TrainConfig(**base, metrics="fvd128", i3d_weights="i3d")
+        train_config.TrainConfig(**base, metrics_every_kimg=0.0)
+    assert train_config.TrainConfig(**base, metrics="fvd128", i3d_weights="i3d")
 
 
 def _scalars(directory, tag):
@@ -158,15 +158,15 @@ def _scalars(directory, tag):
 
 def test_training_measures_metrics_every_k_kimg(tmp_path):
     """Batch 4, a measurement every 0.004 kimg: after steps 1 and 2, in
-    metrics.jsonl and TensorBoard; real features computed once. The run
+    distances.jsonl and TensorBoard; real features computed once. The run
     dir then loads as bin/evaluate's --model: its EMA generator."""
-    config = configs.TrainConfig(
+    config = train_config.TrainConfig(
         data_dir="demo", run_dir=str(tmp_path / "run"), resolution=32,
         fmaps=0.03125, channel_max=16, batch_size=4, clip_length=16,
         demo_videos=4, num_samples=2, max_steps=2, run_eagerly=True,
         metrics="fvd16_randinit", metrics_every_kimg=0.004,
         metrics_videos=2)
-    model = training.train(config)
+    model = trainer.train(config)
     run = tmp_path / "run"
     lines = [json.loads(line) for line in
              (run / "metrics.jsonl").read_text().splitlines()]
@@ -178,7 +178,7 @@ def test_training_measures_metrics_every_k_kimg(tmp_path):
                                [line["fvd16_randinit"] for line in lines],
                                rtol=1e-6)
     assert len(list((run / "feature_cache").iterdir())) == 1
-    generator = generator_sources.load_generator(str(run))
+    generator = sources.load_generator(str(run))
     assert generator.clip_length == 16
     for loaded, trained in zip(generator.weights,
                                model.ema_generator.weights, strict=True):

@@ -16,12 +16,13 @@ import pytest
 import tensorflow as tf
 
 import digan_tf
-from digan_tf import export
-from digan_tf import generator_sources
-from digan_tf import sampling
-from digan_tf import serving
-from digan_tf import serving_client
-from digan_tf import video_writer
+from digan_tf import run_dir as run_dirs
+from digan_tf.generation import latents
+from digan_tf.generation import sources
+from digan_tf.generation import video_writer
+from digan_tf.serving import export
+from digan_tf.serving import rest_client
+from digan_tf.serving import signatures
 from tests import testing
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -62,7 +63,7 @@ def export_dir(run_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def generator(run_dir):
-    return generator_sources.load_run_generator(str(run_dir))[0]
+    return run_dirs.load_ema_generator(str(run_dir))[0]
 
 
 def _inputs(generator, batch=2, frames=12):
@@ -141,9 +142,7 @@ def test_run_dir_loader_reads_the_ema_generator(run_dir, generator):
 
 
 def serving_checkpoint_entries(generator):
-    from digan_tf import training
-
-    return training.checkpoint_entries(generator.weights)
+    return run_dirs.checkpoint_entries(generator.weights)
 
 
 # Runs in a process that imports TensorFlow only: the SavedModel through
@@ -203,8 +202,8 @@ def test_saved_model_in_a_tensorflow_only_process(export_dir, generator,
     out = np.load(tmp_path / "out.npz")
 
     # Same computation in this process: equal bit for bit.
-    limits = serving.ServingLimits(3, 64, 3 * 40 * 32 * 32, 8)
-    here = serving.GeneratorSignatures(generator, limits)
+    limits = signatures.ServingLimits(3, 64, 3 * 40 * 32 * 32, 8)
+    here = signatures.GeneratorSignatures(generator, limits)
     from_latents = here.video(z, z_motion, t)["video"].numpy()
     from_seed = here.generate_from_seed(seeds, np.int32(12))["video"].numpy()
     for loader in ("session", "loaded"):
@@ -216,7 +215,7 @@ def test_saved_model_in_a_tensorflow_only_process(export_dir, generator,
     keras_video = video_writer.to_uint8(generator(z, z_motion, t).numpy())
     difference = np.abs(from_latents.astype(int) - keras_video)
     assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
-    z_seed, z_motion_seed = sampling.latents_from_seeds(seeds, 512, 512)
+    z_seed, z_motion_seed = latents.latents_from_seeds(seeds, 512, 512)
     times = np.tile(np.arange(12, dtype=np.float32) / 7, (2, 1))
     keras_seed = video_writer.to_uint8(
         generator(z_seed, z_motion_seed, times).numpy())
@@ -292,7 +291,7 @@ def test_conditional_export_checks_labels(tmp_path):
                 truncation_psi=tf.constant([0.7, 1.0]))
     video = loaded.signatures["generate_from_seed"](
         labels=tf.constant([2, 0], tf.int64), **call)["video"].numpy()
-    z, z_motion = sampling.latents_from_seeds(seeds, 16, 16)
+    z, z_motion = latents.latents_from_seeds(seeds, 16, 16)
     expected = video_writer.to_uint8(generator(
         z, z_motion, np.tile(np.float32([0, 0.5, 1]), (2, 1)),
         labels=np.array([2, 0]), truncation_psi=np.float32([0.7, 1.0])))
@@ -311,7 +310,7 @@ def test_conditional_export_checks_labels(tmp_path):
 def test_all_generator_sources_render_the_same_video(
         run_dir, export_dir, generator):
     z, z_motion, t = _inputs(generator, frames=6)
-    videos = [generator_sources.open_source(str(path)).render(z, z_motion, t)
+    videos = [sources.open_source(str(path)).render(z, z_motion, t)
               for path in (run_dir, export_dir / "tiny.keras",
                            export_dir / "tiny", export_dir / "tiny" / "1")]
     for video in videos[1:]:
@@ -319,7 +318,7 @@ def test_all_generator_sources_render_the_same_video(
 
 
 def test_predict_request_and_response_follow_the_rest_api():
-    body = serving_client.predict_request(
+    body = rest_client.predict_request(
         {"seed": np.array([1, 2]), "num_frames": np.int32(4)},
         "generate_from_seed")
     assert body == {"signature_name": "generate_from_seed",
@@ -327,12 +326,12 @@ def test_predict_request_and_response_follow_the_rest_api():
     video = [[[[[0, 1, 255]]]]]
     # One output: TF Serving drops its name; several: a dict.
     for response in ({"outputs": video}, {"outputs": {"video": video}}):
-        parsed = serving_client.parse_predict_response(response)
+        parsed = rest_client.parse_predict_response(response)
         assert parsed.dtype == np.uint8 and parsed.shape == (1, 1, 1, 1, 3)
-    with pytest.raises(serving_client.ServingError, match="at most 3"):
-        serving_client.parse_predict_response(
+    with pytest.raises(rest_client.ServingError, match="at most 3"):
+        rest_client.parse_predict_response(
             {"error": "too many videos: at most 3 per request"})
-    assert serving_client.predict_url("http://h:8501/", "m", 2) == \
+    assert rest_client.predict_url("http://h:8501/", "m", 2) == \
         "http://h:8501/v1/models/m/versions/2:predict"
 
 
@@ -355,7 +354,7 @@ def test_query_against_a_rest_server(export_dir, generator, tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         assert sorted(os.listdir(tmp_path)) == ["seed_000003.mp4",
                                                 "seed_000009.mp4"]
-        here = serving.GeneratorSignatures(generator)
+        here = signatures.GeneratorSignatures(generator)
         expected = here.generate_from_seed(
             np.array([9], np.int64), np.int32(5))["video"].numpy()[0]
         # H.264 is lossy: compare with the same frames encoded here.

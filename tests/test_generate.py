@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 import digan_tf
-from digan_tf import generate_samples
-from digan_tf import generator_sources
+from digan_tf.generation import rendering
+from digan_tf.generation import sources
 from tests import testing
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -58,8 +58,8 @@ def test_writes_mp4_and_gif_per_video_and_grids(keras_file, tmp_path):
 
 def test_content_motion_grid_rows_hold_the_content_codes(keras_file,
                                                         tmp_path):
-    source = generator_sources.open_source(str(keras_file))
-    generate_samples.generate_videos(
+    source = sources.open_source(str(keras_file))
+    rendering.generate_videos(
         source, tmp_path, num_videos=2, num_frames=3, fps=4, seed=7)
 
     def last_frame(name):
@@ -101,7 +101,7 @@ def test_long_videos_stream_in_bounded_memory(tmp_path):
 
 def test_smaller_time_steps_interpolate_and_t_past_1_extrapolates(
         keras_file):
-    source = generator_sources.open_source(str(keras_file))
+    source = sources.open_source(str(keras_file))
     z, z_motion = testing.latents(1, source)
     step = source.time_step
     normal = source.render(z, z_motion, step * np.arange(8)[None])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from digan_tf import metrics
+from digan_tf.evaluation import distances
 
 
 def _exact_moments(rng, count, mean, covariance):
@@ -28,7 +28,7 @@ def test_frechet_distance_matches_scipy_sqrtm():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((300, 20)) @ rng.standard_normal((20, 20))
     b = rng.standard_normal((200, 20)) * 2 + 1
-    assert metrics.frechet_distance(a, b) == pytest.approx(
+    assert distances.frechet_distance(a, b) == pytest.approx(
         _scipy_frechet(a, b), rel=1e-9)
 
 
@@ -41,16 +41,16 @@ def test_frechet_distance_of_gaussians_with_known_moments():
     # Commuting covariances: |dmu|^2 + sum (sqrt(var_a) - sqrt(var_b))^2
     expected = (np.sum((mean_a - mean_b) ** 2)
                 + np.sum((np.sqrt(var_a) - np.sqrt(var_b)) ** 2))
-    assert metrics.frechet_distance(a, b) == pytest.approx(expected,
+    assert distances.frechet_distance(a, b) == pytest.approx(expected,
                                                            rel=1e-9)
     # S_b = 4 S_a (full matrix): Tr(S_a + 4 S_a - 2 * 2 S_a) = Tr(S_a)
     root = rng.standard_normal((5, 5))
     covariance = root @ root.T + np.eye(5)
     a = _exact_moments(rng, 40, mean_a, covariance)
     b = _exact_moments(rng, 60, mean_a, 4 * covariance)
-    assert metrics.frechet_distance(a, b) == pytest.approx(
+    assert distances.frechet_distance(a, b) == pytest.approx(
         np.trace(covariance), rel=1e-9)
-    assert metrics.frechet_distance(a, a + 3.0) == pytest.approx(
+    assert distances.frechet_distance(a, a + 3.0) == pytest.approx(
         9.0 * 5, rel=1e-9)
 
 
@@ -63,10 +63,10 @@ def test_frechet_distance_with_fewer_samples_than_dimensions():
     b = rng.standard_normal((30, 5)) * 1.5 + 0.3
     basis, _ = np.linalg.qr(rng.standard_normal((400, 5)))
     low = _scipy_frechet(a, b)
-    high = metrics.frechet_distance(a @ basis.T, b @ basis.T)
+    high = distances.frechet_distance(a @ basis.T, b @ basis.T)
     assert high == pytest.approx(low, rel=1e-7)
     x = rng.standard_normal((20, 400))
-    assert abs(metrics.frechet_distance(x, x)) < 1e-9 * np.sum(x ** 2)
+    assert abs(distances.frechet_distance(x, x)) < 1e-9 * np.sum(x ** 2)
 
 
 def _pair_sum_mmd(x, y):
@@ -86,7 +86,7 @@ def test_kernel_distance_is_digans_pair_sum(dimensions):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((7, dimensions))
     y = rng.standard_normal((9, dimensions)) + 0.5
-    assert metrics.kernel_distance(x, y) == pytest.approx(
+    assert distances.kernel_distance(x, y) == pytest.approx(
         _pair_sum_mmd(x, y), rel=1e-10)
 
 
@@ -104,7 +104,7 @@ def test_kernel_distance_is_unbiased_for_gaussians(mean_b, variance_b):
     difference = _raw_moments(0.0, 1.0) - _raw_moments(mean_b, variance_b)
     expected = np.dot([3, 3, 1], difference ** 2)
     rng = np.random.default_rng(4)
-    estimates = [metrics.kernel_distance(
+    estimates = [distances.kernel_distance(
         rng.standard_normal((100, 1)),
         rng.standard_normal((100, 1)) * np.sqrt(variance_b) + mean_b,
         num_subsets=4, subset_size=50, seed=trial) for trial in range(400)]
@@ -112,8 +112,8 @@ def test_kernel_distance_is_unbiased_for_gaussians(mean_b, variance_b):
     assert abs(np.mean(estimates) - expected) < 4 * error
 
 
-@pytest.mark.parametrize("function", [metrics.frechet_distance,
-                                      metrics.kernel_distance])
+@pytest.mark.parametrize("function", [distances.frechet_distance,
+                                      distances.kernel_distance])
 def test_distances_name_bad_features(function):
     with pytest.raises(ValueError, match="`features_a` must be .N, D."):
         function(np.zeros(5), np.zeros((5, 2)))
@@ -124,13 +124,13 @@ def test_distances_name_bad_features(function):
 
 
 def test_metric_names():
-    parsed = metrics.parse_metric_names("fvd16, kvd128_randinit,fvd16")
+    parsed = distances.parse_metric_names("fvd16, kvd128_randinit,fvd16")
     assert [(m.kind, m.clip_length, m.randinit) for m in parsed] == [
         ("fvd", 16, False), ("kvd", 128, True)]
     with pytest.raises(ValueError, match="--metrics: unknown metric 'fid'"):
-        metrics.parse_metric_names("fid")
+        distances.parse_metric_names("fid")
     with pytest.raises(ValueError, match="--metrics=fvd16 needs the "
                        "pretrained I3D: give --i3d_weights"):
-        metrics.parse_metric_names("fvd16", have_weights=False)
-    assert metrics.parse_metric_names(
+        distances.parse_metric_names("fvd16", have_weights=False)
+    assert distances.parse_metric_names(
         "fvd16_randinit", have_weights=False)[0].randinit

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-
 import test_train_cli
-from digan_tf import multi_worker
+
+from digan_tf.training import distribution
 
 ROOT = pathlib.Path(__file__).parent.parent
 WORKERS = 2
@@ -56,7 +56,7 @@ def _processes(commands, directory, tf_configs):
 
 def _workers(commands, directory):
     return _processes(commands, directory,
-                      multi_worker.localhost_tf_configs(len(commands)))
+                      distribution.localhost_tf_configs(len(commands)))
 
 
 def _log(process):
@@ -95,7 +95,7 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(
                 f"--output={tmp_path / name}.npz", "--steps=2", "--eager"]
 
     commands = [command(f"worker{i}") for i in range(WORKERS)]
-    tf_configs = multi_worker.localhost_tf_configs(WORKERS)
+    tf_configs = distribution.localhost_tf_configs(WORKERS)
     with _processes(commands + [command("single")], tmp_path / "runs",
                     tf_configs + [None]) as processes:
         for process in processes:
@@ -169,7 +169,7 @@ def test_lost_worker_stops_the_job_and_a_restart_resumes_until_sigterm(
                f"{4 * step}, D optimizer iterations {d_iterations}")
     for process in processes:
         assert resumed in _log(process), _log(process)[-3000:]
-    assert codes == [multi_worker.PREEMPTED_EXIT_CODE] * WORKERS, [
+    assert codes == [distribution.PREEMPTED_EXIT_CODE] * WORKERS, [
         _log(p)[-2000:] for p in processes]
     final = tf.train.latest_checkpoint(str(checkpoints))
     assert f"preempted (SIGTERM): saved {final}" in _log(chief)
@@ -209,7 +209,7 @@ def test_sigterm_saves_a_checkpoint_in_a_single_process_too(tmp_path):
         _wait_for(lambda: "train:" in _log(process), [process], 300,
                   "training step")
         process.send_signal(signal.SIGTERM)
-        assert _wait(process, 120) == multi_worker.PREEMPTED_EXIT_CODE
+        assert _wait(process, 120) == distribution.PREEMPTED_EXIT_CODE
     final = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
     assert f"preempted (SIGTERM): saved {final}" in _log(process)
     assert _checkpoint_step(final) >= 1
@@ -228,25 +228,25 @@ def test_the_chief_is_the_chief_task_or_worker_0(monkeypatch, cluster, task,
     monkeypatch.setenv("TF_CONFIG", json.dumps({
         "cluster": cluster, "task": {"type": task[0], "index": task[1]}}))
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    assert multi_worker.is_chief(resolver) is chief
+    assert distribution.is_chief(resolver) is chief
     total = len(cluster[task[0]])
-    assert multi_worker.describe(resolver) == (
+    assert distribution.describe(resolver) == (
         f"{task[0]} {task[1]} of {total}")
 
 
 def test_one_process_is_its_own_chief(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    assert multi_worker.is_chief(resolver) and multi_worker.is_chief(None)
-    assert multi_worker.describe(resolver) == "single process"
+    assert distribution.is_chief(resolver) and distribution.is_chief(None)
+    assert distribution.describe(resolver) == "single process"
 
 
 def test_other_workers_write_to_a_directory_removed_even_on_errors(
         tmp_path):
-    with multi_worker.output_dir(str(tmp_path), chief=True) as output:
+    with distribution.output_dir(str(tmp_path), chief=True) as output:
         assert output == str(tmp_path)
     with pytest.raises(RuntimeError, match="boom"):
-        with multi_worker.output_dir(str(tmp_path), chief=False) as output:
+        with distribution.output_dir(str(tmp_path), chief=False) as output:
             assert not output.startswith(str(tmp_path))
             (pathlib.Path(output) / "checkpoints").mkdir()
             raise RuntimeError("boom")
@@ -267,7 +267,7 @@ def test_other_workers_write_to_a_directory_removed_even_on_errors(
 ])
 def test_malformed_tf_config_is_named(tf_config, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        multi_worker.check_tf_config(tf_config)
+        distribution.check_tf_config(tf_config)
 
 
 def test_bin_train_stops_on_a_malformed_tf_config(tmp_path):

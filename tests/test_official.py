@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import digan_tf
+from digan_tf import authors_weights
 from tests import testing
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "digan_r128_uncond.npz"
@@ -21,7 +22,7 @@ def golden():
 
 @pytest.fixture(scope="module")
 def models():
-    return digan_tf.official.load(GOLDEN)
+    return authors_weights.load(GOLDEN)
 
 
 def test_inferred_config(models):
@@ -72,12 +73,12 @@ def test_conditional_models_round_trip_through_the_authors_layout(tmp_path):
     motion_d = digan_tf.MotionDiscriminator(num_classes=4,
                                             **testing.TINY_DISCRIMINATOR)
     path = tmp_path / "conditional.npz"
-    digan_tf.official.save(path, generator, image_d, motion_d)
+    authors_weights.save(path, generator, image_d, motion_d)
     with np.load(path) as data:
         assert data["G.mapping.embed.weight"].shape == (16, 4)
         assert data["D.videoD.b32.fromrgb.weight"].shape[1:] == (7, 1, 1)
         assert data["D.imageD.mapping.fc7.weight"].shape == (64, 64)
-    loaded = digan_tf.official.load(path)
+    loaded = authors_weights.load(path)
     for original, copy in zip((generator, image_d, motion_d), loaded):
         config = {**original.get_config(), "name": copy.name}
         assert copy.get_config() == config
@@ -117,5 +118,5 @@ def _write_modified(tmp_path, golden, change):
 def test_bad_files_name_file_and_tensor(tmp_path, golden, change, match):
     path = _write_modified(tmp_path, golden, change)
     with pytest.raises(ValueError, match=match) as error:
-        digan_tf.official.load(path)
+        authors_weights.load(path)
     assert str(path) in str(error.value)

@@ -19,13 +19,13 @@ import pytest
 import tensorflow as tf
 
 import digan_tf
-from digan_tf import augment
-from digan_tf import official
-from digan_tf import ops as digan_ops
-from digan_tf import optimizers
+from digan_tf import authors_weights
+from digan_tf.layers import primitives as digan_ops
 from digan_tf.models.digan import FakeDraws
 from digan_tf.models.digan import IterationDraws
 from digan_tf.models.digan import RealPairs
+from digan_tf.training import augment
+from digan_tf.training import optimizers
 
 _HERE = pathlib.Path(__file__).parent
 # The project's shared goldens; tests/data holds byte-identical copies for
@@ -66,11 +66,11 @@ class Golden:
             self.model = _build_model(self.config)
         finally:
             keras.mixed_precision.set_dtype_policy(previous)
-        self.names = list(official.named_variables(
+        self.names = list(authors_weights.named_variables(
             self.model.generator, self.model.image_discriminator,
             self.model.motion_discriminator))
         for name, variable, layout in self.names:
-            variable.assign(official.from_torch_layout(self.get(name),
+            variable.assign(authors_weights.from_torch_layout(self.get(name),
                                                        layout))
         ema_weights = self.model.generator.get_weights()
         self.model.ema_generator.set_weights(ema_weights)
@@ -162,7 +162,7 @@ def _run_phase(golden, phase):
     for name, variable, layout in golden.names:
         prefix = _PHASE_START[phase].get(name.split(".")[0])
         if prefix is not None:
-            variable.assign(official.from_torch_layout(
+            variable.assign(authors_weights.from_torch_layout(
                 golden.get(prefix + name), layout))
     model, draws, real = golden.model, golden.draws(), golden.real()
     if phase == "gmain":
@@ -178,13 +178,13 @@ def _run_phase(golden, phase):
     gradients = {}
     for variable, gradient in result["gradients"]:
         name, layout = by_variable[id(variable)]
-        gradients[name] = official.to_torch_layout(
+        gradients[name] = authors_weights.to_torch_layout(
             gradient.numpy().astype(np.float64), layout)
     return np.array([float(t) for t in result["loss_terms"]]), gradients
 
 
 def _weights(golden, names, prefix=""):
-    return {prefix + name: official.to_torch_layout(
+    return {prefix + name: authors_weights.to_torch_layout(
         variable.numpy().astype(np.float64), layout)
         for name, variable, layout in names}
 
@@ -204,7 +204,7 @@ def _replay(golden):
             golden, [n for n in golden.names if n[0].startswith(network)],
             f"out.after_{phase}."))
     golden.model.update_ema(golden.config["batch"])
-    ema = official.named_variables(golden.model.ema_generator,
+    ema = authors_weights.named_variables(golden.model.ema_generator,
                                    golden.model.image_discriminator,
                                    golden.model.motion_discriminator)
     for key, value in _weights(
@@ -214,7 +214,7 @@ def _replay(golden):
 
 
 class KinkSwitch:
-    """Replaces `digan_tf.ops.lrelu` to record every pre-activation and to
+    """Replaces `digan_tf.layers.primitives.lrelu` to record every pre-activation and to
     give chosen units the other slope (0.2 <-> 1) in the backward pass."""
 
     def __init__(self, monkeypatch):
@@ -358,18 +358,18 @@ def test_optimizers_reproduce_the_authors_updates(golden_path):
         names = [n for n in golden.names if n[0].startswith(network + ".")
                  and f"out.{phase}.grad.{n[0]}" in golden.arrays]
         for name, variable, layout in names:
-            variable.assign(official.from_torch_layout(
+            variable.assign(authors_weights.from_torch_layout(
                 golden.get(starts[phase] + name), layout))
         optimizer = model.g_optimizer if network == "G" else (
             model.d_optimizer)
         optimizer.apply(
-            [official.from_torch_layout(
+            [authors_weights.from_torch_layout(
                 golden.get(f"out.{phase}.grad.{name}"), layout)
              for name, _, layout in names],
             [variable for _, variable, _ in names])
         for name, variable, layout in names:
             reference = golden.arrays[f"out.after_{phase}.{name}"]
-            error = np.abs(official.to_torch_layout(variable.numpy(), layout)
+            error = np.abs(authors_weights.to_torch_layout(variable.numpy(), layout)
                            - reference)
             assert (error <= _weight_tolerance(reference)).all(), (
                 f"{phase} {name}: off by {error.max():.2e}")
@@ -444,14 +444,14 @@ def test_bin_train_defaults_build_the_authors_optimizers(golden_path,
                                                         tmp_path):
     """What `bin/train` builds by default (TrainConfig's defaults) uses the
     authors' optimizer settings recorded in the golden: both rescaled."""
-    from digan_tf import configs
-    from digan_tf import training
+    from digan_tf.training import train_config
+    from digan_tf.training import trainer
 
     with open(golden_path.with_suffix(".json")) as f:
         recorded = json.load(f)
-    config = configs.TrainConfig(data_dir="demo", run_dir=str(tmp_path),
+    config = train_config.TrainConfig(data_dir="demo", run_dir=str(tmp_path),
                                  resolution=32, fmaps=0.0625, channel_max=16)
-    model = training.build_model(config)
+    model = trainer.build_model(config)
     for name, optimizer in (("g_optimizer", model.g_optimizer),
                             ("d_optimizer", model.d_optimizer)):
         assert isinstance(optimizer, optimizers.TorchAdam), name

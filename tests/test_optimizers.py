@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digan_tf import optimizers
+from digan_tf.training import optimizers
 
 
 def torch_adam_reference(steps, lr, beta_1, beta_2, eps, value):

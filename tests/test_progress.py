@@ -2,7 +2,7 @@
 
 import io
 
-from digan_tf.progress import ProgressBar
+from digan_tf.utils.progress import ProgressBar
 
 
 class _Terminal(io.StringIO):

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import testing
 
 import digan_tf
-import testing
 from digan_tf.models.digan import RealPairs
 
 
@@ -244,12 +244,12 @@ def test_generated_labels_are_drawn_from_class_frequencies():
 def test_resuming_a_checkpoint_of_another_optimizer_says_why(tmp_path):
     """A run dir written with Keras' Adam (digan_tf before the authors'
     optimizer) stops with a message naming the checkpoint and --run_dir."""
-    from digan_tf import training
+    from digan_tf import run_dir
 
     old = testing.tiny_digan()
     old.compile(g_optimizer=keras.optimizers.Adam(),
                 d_optimizer=keras.optimizers.Adam())
-    path = training.make_checkpoint(old).save(str(tmp_path / "ckpt"))
+    path = run_dir.make_checkpoint(old).save(str(tmp_path / "ckpt"))
     with pytest.raises(ValueError, match=r"--run_dir: checkpoint .*ckpt-1"):
-        training._restore(training.make_checkpoint(testing.tiny_digan()),
-                          path)
+        run_dir.restore_checkpoint(
+            run_dir.make_checkpoint(testing.tiny_digan()), path)

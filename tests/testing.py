@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 import digan_tf
-from digan_tf.optimizers import lazy_regularization_adam
+from digan_tf.training.optimizers import lazy_regularization_adam
 
 # A generator small enough for CPU tests that still has every kind of block:
 # a first block, blocks on the 32x32 grid, and an up-sampling block with its

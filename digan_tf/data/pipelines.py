@@ -12,9 +12,9 @@ gs:// and other TensorFlow file systems work.
 
 import tensorflow as tf
 
-from digan_tf import sampling
-from digan_tf import validation
 from digan_tf.data import tfrecord_format
+from digan_tf.generation import latents
+from digan_tf.utils import validation
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -62,7 +62,7 @@ def sample_frame_pair(clip, seed):
     JPEG strings [N] and a stateless `seed` [2]."""
     clip_length = tf.shape(clip)[0]
     u = tf.random.stateless_uniform((5,), seed)
-    times = sampling.ordered_beta_pair(u[:4])
+    times = latents.ordered_beta_pair(u[:4])
     n = tf.cast(clip_length, tf.float32)
     indices = tf.minimum(tf.cast(tf.floor(times * n), tf.int32),
                          clip_length - 1)

@@ -15,12 +15,12 @@ import sys
 
 import tensorflow as tf
 
-import digan_tf
-from digan_tf import validation
-from digan_tf.atomic_files import atomic_path
 from digan_tf.data import tfrecord_format
 from digan_tf.data import video_sources
-from digan_tf.progress import ProgressBar
+from digan_tf.utils import validation
+from digan_tf.utils.atomic_files import atomic_path
+from digan_tf.utils.progress import ProgressBar
+from digan_tf.version import __version__
 
 LABEL_MODES = ("none", "parent_dir")
 
@@ -199,7 +199,7 @@ def _manifest(planned, summaries, resolution, labels, class_names):
               for v in s["videos"]]
     return {
         "format": "digan_tf.tfrecord_format/1",
-        "created_by": f"digan_tf {digan_tf.__version__}",
+        "created_by": f"digan_tf {__version__}",
         "resolution": resolution,
         "labels": labels,
         "class_names": class_names,

@@ -4,8 +4,8 @@ import math
 
 import keras
 
-from digan_tf import validation
 from digan_tf.layers.equalized_conv2d import EqualizedConv2D
+from digan_tf.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="digan_tf")

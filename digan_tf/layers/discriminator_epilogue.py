@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
-from digan_tf import validation
 from digan_tf.layers.equalized_conv2d import EqualizedConv2D
 from digan_tf.layers.equalized_dense import EqualizedDense
+from digan_tf.utils import validation
 
 
 def minibatch_stddev(x, group_size, num_channels=1):

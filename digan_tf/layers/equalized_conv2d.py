@@ -6,9 +6,9 @@ import math
 import keras
 from keras import ops
 
-from digan_tf import ops as digan_ops
-from digan_tf import validation
+from digan_tf.layers import primitives as digan_ops
 from digan_tf.layers.equalized_dense import ACTIVATIONS
+from digan_tf.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="digan_tf")

@@ -5,8 +5,8 @@ import math
 import keras
 from keras import ops
 
-from digan_tf import ops as digan_ops
-from digan_tf import validation
+from digan_tf.layers import primitives as digan_ops
+from digan_tf.utils import validation
 
 ACTIVATIONS = ("linear", "lrelu")
 

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from digan_tf import validation
 from digan_tf.layers.equalized_dense import EqualizedDense
+from digan_tf.utils import validation
 
 
 def coordinate_grid(size):

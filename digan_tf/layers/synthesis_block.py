@@ -4,14 +4,12 @@ import math
 
 import keras
 
-from digan_tf import ops as digan_ops
-from digan_tf import validation
+from digan_tf.layers import primitives as digan_ops
 from digan_tf.layers.fmm_layer import FMMLayer
-from digan_tf.layers.motion_coordinate_embedding import (
-    MotionCoordinateEmbedding,
-)
+from digan_tf.layers.motion_coordinate_embedding import MotionCoordinateEmbedding
 from digan_tf.layers.motion_coordinate_embedding import project_embedding
 from digan_tf.layers.to_rgb import ToRGB
+from digan_tf.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="digan_tf")

@@ -1,10 +1,11 @@
 """Channel count per resolution shared by generator and discriminators."""
 
-from digan_tf import validation
+from digan_tf.utils import validation
 
 
 def channels_at(resolution, fmaps, channel_max):
-    """`min(int(32768 * fmaps) // resolution, channel_max)` (design.md sections 2, 3)."""
+    """`min(int(32768 * fmaps) // resolution, channel_max)` (design.md
+    sections 2, 3)."""
     return min(int(32768 * fmaps) // resolution, channel_max)
 
 

@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from digan_tf import augment
-from digan_tf import losses
-from digan_tf import sampling
-from digan_tf import validation
+from digan_tf.generation import latents
 from digan_tf.models.generator import Generator
+from digan_tf.training import augment
+from digan_tf.training import losses
+from digan_tf.utils import validation
 
 # Offsets that give each random draw of a step its own stateless seed.
 (_G_LATENTS, _G_AUG_FAKE, _D_LATENTS, _D_AUG_FAKE, _D_AUG_REAL,
@@ -266,7 +266,7 @@ class DIGAN(keras.Model):
         z = tf.random.stateless_normal((total, g.z_dim), seeds[0])
         z_motion = tf.random.stateless_normal((total, g.motion_dim),
                                               seeds[1])
-        t = sampling.ordered_beta_pair(
+        t = latents.ordered_beta_pair(
             tf.random.stateless_uniform((total, 4), seeds[2]))
         labels = None
         if g.num_classes:

@@ -5,11 +5,11 @@ import math
 import keras
 from keras import ops
 
-from digan_tf import validation
 from digan_tf.layers.mapping_network import MappingNetwork
 from digan_tf.layers.synthesis_block import SynthesisBlock
 from digan_tf.models.channels import channels_at
 from digan_tf.models.channels import check_channel_args
+from digan_tf.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="digan_tf")

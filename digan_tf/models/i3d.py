@@ -5,14 +5,14 @@ Layer for layer DeepMind's `kinetics-i3d/i3d.py` at inference: SAME
 padding everywhere but the final average pool, batch norm without a scale
 (epsilon 1e-3) folded into the convolution, dropout off. Variable names and
 shapes follow the RGB checkpoint, so weights load by name
-(`digan_tf.i3d_weights`).
+(`digan_tf.evaluation.i3d_weights`).
 """
 
 import keras
 import numpy as np
 from keras import ops
 
-from digan_tf import validation
+from digan_tf.utils import validation
 
 CHECKPOINT_SCOPE = "RGB/inception_i3d"
 BATCH_NORM_EPSILON = 1e-3
@@ -179,7 +179,7 @@ class I3D(keras.Model):
 
     Example:
         i3d = I3D()
-        digan_tf.i3d_weights.load(i3d, "i3d-kinetics-400_1")
+        digan_tf.evaluation.i3d_weights.load(i3d, "i3d-kinetics-400_1")
         features = i3d(videos)          # [B, 400]
 
     References:

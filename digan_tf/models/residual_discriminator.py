@@ -6,12 +6,12 @@ import math
 import keras
 from keras import ops
 
-from digan_tf import validation
 from digan_tf.layers.discriminator_block import DiscriminatorBlock
 from digan_tf.layers.discriminator_epilogue import DiscriminatorEpilogue
 from digan_tf.layers.mapping_network import MappingNetwork
 from digan_tf.models.channels import channels_at
 from digan_tf.models.channels import check_channel_args
+from digan_tf.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="digan_tf")

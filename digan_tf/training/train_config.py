@@ -5,8 +5,8 @@ factories in `training` turn it into plain constructor arguments."""
 import dataclasses
 import math
 
-from digan_tf import metrics as video_metrics
-from digan_tf import validation
+from digan_tf.evaluation import distances as video_metrics
+from digan_tf.utils import validation
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

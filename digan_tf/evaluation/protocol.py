@@ -12,7 +12,7 @@ Protocol (reference FVD, DIGAN's evaluation):
 - generated clips: `num_videos` videos from seeded latents (random labels
   for class-conditional generators), frames at `t = i * time_step`, each
   repeat with new latents;
-- FVD: `metrics.frechet_distance`; KVD: `metrics.kernel_distance` (no
+- FVD: `distances.frechet_distance`; KVD: `distances.kernel_distance` (no
   scaling, as DIGAN reports it).
 """
 
@@ -23,18 +23,18 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from digan_tf import metrics
-from digan_tf import sampling
-from digan_tf import validation
-from digan_tf import video_writer
-from digan_tf.atomic_files import atomic_path
 from digan_tf.data import pipelines
 from digan_tf.data import tfrecord_format
-from digan_tf.i3d_weights import checkpoint_prefix
-from digan_tf.i3d_weights import load as load_i3d_weights
+from digan_tf.evaluation import distances
+from digan_tf.evaluation.i3d_weights import checkpoint_prefix
+from digan_tf.evaluation.i3d_weights import load as load_i3d_weights
+from digan_tf.generation import latents
+from digan_tf.generation import video_writer
 from digan_tf.models.i3d import I3D
 from digan_tf.models.i3d import INPUT_SIZE
-from digan_tf.progress import ProgressBar
+from digan_tf.utils import validation
+from digan_tf.utils.atomic_files import atomic_path
+from digan_tf.utils.progress import ProgressBar
 
 RANDINIT_SEED = 0
 
@@ -61,7 +61,7 @@ class VideoEmbedder:
     """I3D features [N, 400] (float64) of uint8 clips, batch by batch.
 
     Args:
-        weights: path of the pretrained I3D (`digan_tf.i3d_weights`), or
+        weights: path of the pretrained I3D (`digan_tf.evaluation.i3d_weights`), or
             None for fixed random weights (`*_randinit` metrics).
         jit_compile: bool, compile the network with XLA.
     """
@@ -123,22 +123,22 @@ def real_clip_batches(data_dir, clip_length, num_videos, batch_size, seed):
 def generated_clip_batches(generator, num_videos, clip_length, time_step,
                            batch_size, seed, truncation_psi=1.0):
     """`num_videos` generated clips, uint8 [B, L, R, R, 3]."""
-    z, z_motion = sampling.sample_latents(generator, num_videos, seed)
+    z, z_motion = latents.sample_latents(generator, num_videos, seed)
     labels = None
     if generator.num_classes:
         labels = np.random.default_rng(seed).integers(
             generator.num_classes, size=num_videos)
-    timestamps = sampling.clip_timestamps(clip_length, time_step=time_step)
+    timestamps = latents.clip_timestamps(clip_length, time_step=time_step)
     for start in range(0, num_videos, batch_size):
         part = slice(start, start + batch_size)
-        yield video_writer.to_uint8(sampling.render(
+        yield video_writer.to_uint8(latents.render(
             generator, z[part], z_motion[part], timestamps,
             labels=None if labels is None else labels[part],
             truncation_psi=truncation_psi, batch_size=batch_size))
 
 
 class Evaluator:
-    """Computes metrics (`metrics.METRIC_NAMES`) of generators against one
+    """Computes metrics (`distances.METRIC_NAMES`) of generators against one
     dataset; keeps the I3D networks and the real features between calls.
 
     Args:
@@ -151,14 +151,14 @@ class Evaluator:
         batch_size: int, 16-frame clips per I3D batch (scaled down for
             longer clips).
         seed: int, seed of the real clip draw and of the latents.
-        kvd_subsets, kvd_subset_size: `metrics.kernel_distance` arguments.
+        kvd_subsets, kvd_subset_size: `distances.kernel_distance` arguments.
         jit_compile: bool, run I3D with XLA.
     """
 
     def __init__(self, data_dir, metric_names, num_videos, i3d_weights=None,
                  cache_dir=None, batch_size=8, seed=0, kvd_subsets=100,
                  kvd_subset_size=1000, jit_compile=False):
-        self.metrics = metrics.parse_metric_names(
+        self.metrics = distances.parse_metric_names(
             metric_names, have_weights=bool(i3d_weights))
         self.num_videos = validation.check_int("--num_videos", num_videos, 2)
         self.batch_size = validation.check_int("--batch_size", batch_size, 1)
@@ -247,8 +247,8 @@ class Evaluator:
                             randinit, clip_length):
                         continue
                     results[metric.name].append(
-                        metrics.frechet_distance(fake, real)
+                        distances.frechet_distance(fake, real)
                         if metric.kind == "fvd" else
-                        metrics.kernel_distance(fake, real,
+                        distances.kernel_distance(fake, real,
                                                 **self.kvd_options))
         return results

@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 
-from digan_tf import sampling
-from digan_tf import video_writer
-from digan_tf.progress import ProgressBar
+from digan_tf.generation import latents
+from digan_tf.generation import video_writer
+from digan_tf.utils.progress import ProgressBar
 
 GRID_SIDE = 4  # content_motion holds up to 4 x 4 videos
 
@@ -45,7 +45,7 @@ def _plan(source, num_videos, seed, labels, content_motion):
     """(z_content, z_motion, labels) of every rendered video: the videos,
     then the content/motion grid pairs; and the grid's side."""
     seeds = np.arange(seed, seed + num_videos, dtype=np.int64)
-    z, z_motion = (x.numpy() for x in sampling.latents_from_seeds(
+    z, z_motion = (x.numpy() for x in latents.latents_from_seeds(
         seeds, source.z_dim, source.motion_dim))
     side = min(num_videos, GRID_SIDE) if content_motion else 0
     rows, columns = np.divmod(np.arange(side * side), side)

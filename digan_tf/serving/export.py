@@ -15,8 +15,8 @@ import uuid
 
 import tensorflow as tf
 
-from digan_tf import atomic_files
-from digan_tf import serving
+from digan_tf.serving import signatures
+from digan_tf.utils import atomic_files
 
 # Written into each version (TF Serving ignores assets.extra/ except for
 # warm-up files), read by `bin/generate --model=SAVED_MODEL`.
@@ -56,7 +56,7 @@ def versions(base):
 
 
 def export_generator(generator, export_dir, name, version=None,
-                     class_names=(), limits=serving.ServingLimits(),
+                     class_names=(), limits=signatures.ServingLimits(),
                      jit_compile=False, source=""):
     """Writes `export_dir/name/<version>/` and `export_dir/name.keras`.
 
@@ -87,13 +87,14 @@ def export_generator(generator, export_dir, name, version=None,
             "overwritten (leave --version out for the next free one).")
     os.makedirs(base, exist_ok=True)
     temporary = os.path.join(base, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
-    signatures = serving.GeneratorSignatures(generator, limits, jit_compile)
+    computation = signatures.GeneratorSignatures(generator, limits,
+                                                 jit_compile)
     card = model_card(generator, class_names, limits,
                       jit_compile=jit_compile, source=source,
-                      signatures=sorted(signatures.signatures()))
+                      signatures=sorted(computation.signatures()))
     try:
-        tf.saved_model.save(signatures, temporary,
-                            signatures=signatures.signatures())
+        tf.saved_model.save(computation, temporary,
+                            signatures=computation.signatures())
         os.makedirs(os.path.join(temporary, "assets.extra"))
         with open(os.path.join(temporary, CARD_PATH), "w") as f:
             json.dump(card, f, indent=1)

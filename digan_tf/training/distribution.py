@@ -208,3 +208,15 @@ def reporting_lost_workers(resolver, checkpoint_dir):
             f"({type(error).__name__}: {_cause(error)}). Restart every "
             f"worker with the same command to resume from the last "
             f"checkpoint ({latest}).") from error
+
+
+def make_strategy(name):
+    """The tf.distribute strategy for --strategy; "multi_worker" reads the
+    cluster from TF_CONFIG (without it: one worker, all local devices)."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if os.environ.get("TF_CONFIG"):
+            check_tf_config(os.environ["TF_CONFIG"])
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()

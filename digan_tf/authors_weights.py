@@ -17,11 +17,10 @@ import os
 
 import numpy as np
 
-from digan_tf import atomic_files
-
 from digan_tf.models.generator import Generator
 from digan_tf.models.image_discriminator import ImageDiscriminator
 from digan_tf.models.motion_discriminator import MotionDiscriminator
+from digan_tf.utils import atomic_files
 
 _RESAMPLE_FILTER = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0
 

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from digan_tf import validation
+from digan_tf.utils import validation
 
 RANDINIT = "_randinit"
 CLIP_LENGTHS = (16, 128)

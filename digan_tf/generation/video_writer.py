@@ -7,7 +7,7 @@ import contextlib
 
 import numpy as np
 
-from digan_tf.atomic_files import atomic_path
+from digan_tf.utils.atomic_files import atomic_path
 
 
 def to_uint8(frames):

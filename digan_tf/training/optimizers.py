@@ -11,10 +11,10 @@ where the two placements of eps give visibly different steps.
 """
 
 import keras
-from keras import ops
 import tensorflow as tf
+from keras import ops
 
-from digan_tf import validation
+from digan_tf.utils import validation
 
 # What the authors' loop puts in place of +-Inf gradients.
 NONFINITE_GRADIENT_LIMIT = 1e5

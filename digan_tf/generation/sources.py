@@ -3,7 +3,7 @@ dir (the EMA generator of its newest or a given checkpoint), or an exported
 SavedModel (a version dir or a TF Serving base path, newest version).
 
 Every source renders through the serving computation
-(`serving.GeneratorSignatures`), so one seed gives the same video from all
+(`serving.signatures.GeneratorSignatures`), so one seed gives the same video from all
 three."""
 
 import json
@@ -13,10 +13,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from digan_tf import export
-from digan_tf import serving
-from digan_tf import training
+from digan_tf import run_dir
 from digan_tf.models.generator import Generator
+from digan_tf.serving import export
+from digan_tf.serving import signatures
 
 KINDS = ("a .keras file", "a training run dir (with generator.json)",
          "a SavedModel dir (with saved_model.pb)",
@@ -57,11 +57,12 @@ class VideoSource:
 def from_generator(generator, class_names=(), description="",
                    jit_compile=False):
     """A `VideoSource` for a Keras `Generator` in this process."""
-    limits = serving.ServingLimits(max_batch=2 ** 20, max_frames=2 ** 30,
+    limits = signatures.ServingLimits(max_batch=2 ** 20, max_frames=2 ** 30,
                                    max_pixels=2 ** 62)
-    signatures = serving.GeneratorSignatures(generator, limits, jit_compile)
+    computation = signatures.GeneratorSignatures(generator, limits,
+                                                 jit_compile)
     card = export.model_card(generator, class_names, limits)
-    return VideoSource(signatures.serving_default, card,
+    return VideoSource(computation.serving_default, card,
                        description or generator.name)
 
 
@@ -77,41 +78,11 @@ def load_keras_generator(path):
     return model
 
 
-def load_run_generator(run_dir, checkpoint=None):
-    """(EMA `Generator`, class names, checkpoint path) of a training run."""
-    card_path = os.path.join(run_dir, training.GENERATOR_CARD)
-    if not os.path.isfile(card_path):
-        raise FileNotFoundError(
-            f"'{run_dir}' is not a training run dir: no "
-            f"{training.GENERATOR_CARD} (written by bin/train).")
-    with open(card_path) as f:
-        card = json.load(f)
-    generator = keras.saving.deserialize_keras_object(card["generator"])
-    if checkpoint is None:
-        checkpoint = tf.train.latest_checkpoint(
-            os.path.join(run_dir, "checkpoints"))
-        if checkpoint is None:
-            raise FileNotFoundError(f"'{run_dir}' has no checkpoint yet.")
-    elif not tf.io.gfile.exists(checkpoint + ".index"):
-        raise FileNotFoundError(
-            f"--checkpoint: no checkpoint '{checkpoint}' (give the prefix, "
-            "e.g. RUN/checkpoints/ckpt-500).")
-    reader = tf.train.Checkpoint(
-        ema_generator=training.checkpoint_entries(generator.weights))
-    try:
-        reader.read(checkpoint).expect_partial() \
-            .assert_existing_objects_matched()
-    except (AssertionError, ValueError) as error:
-        raise ValueError(f"Checkpoint '{checkpoint}' does not match "
-                         f"{card_path}: {error}") from error
-    return generator, card["class_names"], checkpoint
-
-
 def load_generator(path, checkpoint=None):
     """A Keras `Generator` from a .keras file or a run dir (its EMA
     generator)."""
     if os.path.isdir(path):
-        return load_run_generator(path, checkpoint)[0]
+        return run_dir.load_ema_generator(path, checkpoint)[0]
     return load_keras_generator(path)
 
 
@@ -140,8 +111,9 @@ def open_source(path, checkpoint=None, jit_compile=False):
     versions = export.versions(path)
     if versions:
         return open_saved_model(os.path.join(path, str(versions[-1])))
-    if os.path.isfile(os.path.join(path, training.GENERATOR_CARD)):
-        generator, class_names, used = load_run_generator(path, checkpoint)
+    if os.path.isfile(os.path.join(path, run_dir.GENERATOR_CARD)):
+        generator, class_names, used = run_dir.load_ema_generator(
+            path, checkpoint)
         return from_generator(generator, class_names,
                               f"run {path} ({used})", jit_compile)
     raise ValueError(f"--model: '{path}' is none of: {', '.join(KINDS)}.")

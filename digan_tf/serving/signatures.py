@@ -7,7 +7,7 @@ Two signatures, both returning `video` uint8 [B, T, R, R, 3]:
 - `generate_from_seed(seed, num_frames[, labels][, start_time]
   [, time_step][, truncation_psi])`: latent codes drawn with stateless
   random ops from one int64 seed per video, so a seed gives the same video
-  in any process on any machine (`digan_tf.sampling.latents_from_seeds`).
+  in any process on any machine (`digan_tf.generation.latents.latents_from_seeds`).
 
 Inputs in brackets with a default (`truncation_psi` = [1.0], `start_time`
 = 0, `time_step` = the training frame spacing) are stored as
@@ -24,8 +24,8 @@ import dataclasses
 
 import tensorflow as tf
 
-from digan_tf import sampling
-from digan_tf import validation
+from digan_tf.generation import latents
+from digan_tf.utils import validation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +181,7 @@ class GeneratorSignatures(tf.Module):
         with tf.control_dependencies([check]):
             times = start_time + time_step * tf.cast(tf.range(num_frames),
                                                      tf.float32)
-        z_content, z_motion = sampling.latents_from_seeds(
+        z_content, z_motion = latents.latents_from_seeds(
             seed, self.generator.z_dim, self.generator.motion_dim)
         timestamps = tf.tile(times[None], [tf.shape(seed)[0], 1])
         return self.video(z_content, z_motion, timestamps, labels,

@@ -1,0 +1,2 @@
+"""Evaluation: the FVD/KVD protocol, the distances, and I3D weights.
+"""

@@ -1,0 +1,3 @@
+"""Training: the configuration, the orchestration of bin/train, the
+optimizer, losses, augmentation, callbacks and distribution strategies.
+"""

@@ -1,0 +1,3 @@
+"""Helpers shared by every part: atomic writes, progress bars, argument
+checks.
+"""
