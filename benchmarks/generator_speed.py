@@ -16,11 +16,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
+
+# isort: split
+
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from machine_peak import matmul_peak_gflops  # noqa: E402
 
-import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
 from digan_tf.generation import latents  # noqa: E402
 
 GFLOP_PER_FRAME = 19.8  # design.md section 2, multiply-add = 2 FLOP

@@ -13,13 +13,16 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import digan_tf  # noqa: E402,F401  (before TensorFlow: oneDNN setting)
+
+# isort: split
+
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from generator_speed import median_seconds  # noqa: E402
 from machine_peak import matmul_peak_gflops  # noqa: E402
 from train_speed import graph_gflop  # noqa: E402
 
-import digan_tf  # noqa: E402,F401  (before TensorFlow: oneDNN setting)
 from digan_tf.evaluation import protocol  # noqa: E402
 from digan_tf.models.i3d import I3D  # noqa: E402
 

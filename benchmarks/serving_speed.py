@@ -21,13 +21,16 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
+
+# isort: split
+
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from generator_speed import GFLOP_PER_FRAME  # noqa: E402
 from generator_speed import median_seconds  # noqa: E402
 from machine_peak import matmul_peak_gflops  # noqa: E402
 
-import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
 from digan_tf.generation import rendering  # noqa: E402
 from digan_tf.generation import sources  # noqa: E402
 from digan_tf.serving import export  # noqa: E402

@@ -18,12 +18,15 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
+
+# isort: split
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from machine_peak import matmul_peak_gflops  # noqa: E402
 
-import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
 from digan_tf.data import demo_dataset  # noqa: E402
 from digan_tf.data import pipelines  # noqa: E402
 from digan_tf.models.digan import RealPairs  # noqa: E402

@@ -5,9 +5,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tensorflow as tf  # noqa: E402
+import digan_tf  # noqa: E402,F401  (before TensorFlow: oneDNN setting)
 
-import digan_tf  # noqa: E402,F401
+# isort: split
+
+import tensorflow as tf  # noqa: E402
 
 # Two logical CPUs, for MirroredStrategy tests (before TensorFlow starts).
 tf.config.set_logical_device_configuration(

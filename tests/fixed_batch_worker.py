@@ -14,12 +14,15 @@ import argparse
 import os
 import time
 
+import digan_tf  # noqa: F401  (before TensorFlow: oneDNN)
+
+# isort: split
+
 import keras
 import numpy as np
 import tensorflow as tf
 import testing
 
-import digan_tf  # noqa: F401  (before TensorFlow: oneDNN)
 from digan_tf.training import distribution
 from digan_tf.utils.atomic_files import atomic_path
 

@@ -6,6 +6,9 @@ import sys
 
 import keras
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses and real runs
 
 ROOT = pathlib.Path(__file__).parent.parent
 GOLDEN = ROOT / "tests" / "data" / "digan_r128_uncond.npz"

@@ -40,6 +40,7 @@ def generator():
     return digan_tf.Generator(**testing.TINY_GENERATOR)
 
 
+@pytest.mark.slow
 def test_randinit_metrics_rank_real_clips_closest(data_dir, generator):
     """Against 6 real clips: 6 other real clips score lower than a
     collapsed generator (every video from the average latent, psi = 0) and
@@ -93,6 +94,7 @@ def _evaluate(tmp_path, *flags):
         capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
 
 
+@pytest.mark.slow
 def test_bin_evaluate_prints_a_table_and_writes_json(data_dir, generator,
                                                      tmp_path):
     model = str(tmp_path / "g.keras")
@@ -101,7 +103,7 @@ def test_bin_evaluate_prints_a_table_and_writes_json(data_dir, generator,
                        f"--data_dir={data_dir}", f"--metrics={RANDINIT}",
                        "--num_videos=3", "--repeats=2", "--batch_size=3")
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads((tmp_path / "g-distances.json").read_text())
+    report = json.loads((tmp_path / "g-metrics.json").read_text())
     assert report["protocol"]["num_videos"] == 3
     assert report["protocol"]["time_step"] == pytest.approx(1 / 15)
     for name in ("fvd16_randinit", "kvd16_randinit"):
@@ -115,6 +117,7 @@ def test_bin_evaluate_prints_a_table_and_writes_json(data_dir, generator,
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag, message", [
     ("--metrics=fvd16", "--metrics=fvd16 needs the pretrained I3D: give "
                         "--i3d_weights"),
@@ -156,9 +159,10 @@ def _scalars(directory, tag):
             for e in accumulator.Tensors(tag)]
 
 
+@pytest.mark.slow
 def test_training_measures_metrics_every_k_kimg(tmp_path):
     """Batch 4, a measurement every 0.004 kimg: after steps 1 and 2, in
-    distances.jsonl and TensorBoard; real features computed once. The run
+    metrics.jsonl and TensorBoard; real features computed once. The run
     dir then loads as bin/evaluate's --model: its EMA generator."""
     config = train_config.TrainConfig(
         data_dir="demo", run_dir=str(tmp_path / "run"), resolution=32,

@@ -25,6 +25,8 @@ from digan_tf.serving import rest_client
 from digan_tf.serving import signatures
 from tests import testing
 
+pytestmark = pytest.mark.slow  # subprocesses and real runs
+
 ROOT = pathlib.Path(__file__).parent.parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 TRAIN = ["--data_dir=demo", "--resolution=32", "--fmaps=0.03125",

@@ -18,6 +18,8 @@ from digan_tf.generation import rendering
 from digan_tf.generation import sources
 from tests import testing
 
+pytestmark = pytest.mark.slow  # subprocesses and real runs
+
 ROOT = pathlib.Path(__file__).parent.parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 

@@ -85,6 +85,7 @@ def test_unit_folds_batch_norm_exactly():
     assert unit(x).shape == (2, 3, 4, 3, 5)
 
 
+@pytest.mark.slow
 def test_weights_round_trip_through_deepmind_and_hub_layouts(tmp_path,
                                                              random_i3d):
     arrays = _arrays(random_i3d)

@@ -19,6 +19,8 @@ import test_train_cli
 
 from digan_tf.training import distribution
 
+pytestmark = pytest.mark.slow  # subprocesses and real runs
+
 ROOT = pathlib.Path(__file__).parent.parent
 WORKERS = 2
 

@@ -100,6 +100,7 @@ def test_short_videos_are_reported(videos, tmp_path):
         "classB/carphone.avi", "classB/carphone_frames"]
 
 
+@pytest.mark.slow
 def test_nothing_usable_exits_non_zero(tmp_path, videos):
     broken = tmp_path / "broken"
     broken.mkdir()

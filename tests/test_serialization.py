@@ -47,6 +47,7 @@ def _models():
 
 @pytest.mark.parametrize("name, model, args", _models(),
                          ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.slow
 def test_keras_file_loads_in_a_fresh_process(tmp_path, name, model, args):
     path = tmp_path / "model.keras"
     model.save(path)

@@ -11,6 +11,8 @@ import time
 import pytest
 import tensorflow as tf
 
+pytestmark = pytest.mark.slow  # subprocesses and real runs
+
 ROOT = pathlib.Path(__file__).parent.parent
 TINY = ["--data_dir=demo", "--resolution=32", "--fmaps=0.03125",
         "--channel_max=16", "--batch_size=4", "--clip_length=8",

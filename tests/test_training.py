@@ -97,6 +97,7 @@ def fitted():
     return model, recorder, weights
 
 
+@pytest.mark.slow
 def test_r1_runs_on_exactly_every_16th_step(fitted):
     model, recorder, _ = fitted
     updates = np.diff(recorder.iterations)
@@ -106,6 +107,7 @@ def test_r1_runs_on_exactly_every_16th_step(fitted):
     assert int(model.g_optimizer.iterations.numpy()) == 18
 
 
+@pytest.mark.slow
 def test_fit_keeps_losses_finite_and_trains_the_generator(fitted):
     model, recorder, weights = fitted
     for logs in recorder.logs:
@@ -132,6 +134,7 @@ def mirrored():
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_one_device(mirrored):
     """Two replicas (logical CPUs) and one device make the same update for
     the same global batch. Minibatch std is off: its groups are formed per
@@ -171,6 +174,7 @@ def test_mixed_precision_steps_stay_finite(policy):
     assert scaled == (policy == "mixed_float16")
 
 
+@pytest.mark.slow
 def test_distributed_graph_steps_with_and_without_r1(mirrored):
     """fit() under MirroredStrategy in graph mode traces both variants."""
     with mirrored.scope():
