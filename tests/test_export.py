@@ -356,14 +356,25 @@ def test_query_against_a_rest_server(export_dir, generator, tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         assert sorted(os.listdir(tmp_path)) == ["seed_000003.mp4",
                                                 "seed_000009.mp4"]
+        # The served frames, as bin/query received them, against the same
+        # computation in this process: the server is another process, whose
+        # float32 sums may round a value at a .5 boundary of the uint8
+        # conversion the other way (seen once in four full-suite runs), so
+        # frames may differ by one level, on a few values.
+        served_frames = rest_client.predict(
+            address, "tiny", {"seed": [9], "num_frames": 5},
+            "generate_from_seed")[0]
         here = signatures.GeneratorSignatures(generator)
         expected = here.generate_from_seed(
             np.array([9], np.int64), np.int32(5))["video"].numpy()[0]
-        # H.264 is lossy: compare with the same frames encoded here.
-        video_writer.write_mp4(tmp_path / "expected.mp4", expected, 8)
+        assert served_frames.shape == expected.shape
+        difference = np.abs(served_frames.astype(int) - expected)
+        assert difference.max() <= 1 and np.mean(difference > 0) < 1e-3
+        # bin/query's MP4 is the served frames encoded as H.264 (lossy):
+        # it decodes exactly as the same frames encoded here.
+        video_writer.write_mp4(tmp_path / "expected.mp4", served_frames, 8)
         served, local = (_decode(tmp_path / name) for name in
                          ("seed_000009.mp4", "expected.mp4"))
-        assert served.shape == expected.shape
         np.testing.assert_array_equal(served, local)
 
         over = _run(ROOT / "bin" / "query", f"--server={address}",
