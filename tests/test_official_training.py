@@ -154,6 +154,12 @@ _PHASE_START = {
     "dreg": {"D": "out.after_dmain."},
 }
 PHASES = tuple(_PHASE_START)
+# The network each phase updates.
+_PHASE_NETWORK = {"gmain": "G", "dmain": "D", "dreg": "D"}
+# The phases whose gradients made the optimizer state the authors' step in
+# each phase used (the D optimizer's R1 step follows its D step).
+_ADAM_STEPS = {"gmain": ("gmain",), "dmain": ("dmain",),
+               "dreg": ("dmain", "dreg")}
 
 
 def _run_phase(golden, phase):
@@ -199,7 +205,7 @@ def _replay(golden):
         out[f"out.{phase}.loss_terms"], gradients = _run_phase(golden, phase)
         for name, gradient in gradients.items():
             out[f"out.{phase}.grad.{name}"] = gradient
-        network = "G" if phase == "gmain" else "D"
+        network = _PHASE_NETWORK[phase]
         out.update(_weights(
             golden, [n for n in golden.names if n[0].startswith(network)],
             f"out.after_{phase}."))
@@ -352,14 +358,13 @@ def test_optimizers_reproduce_the_authors_updates(golden_path):
     authors' gradients give the authors' weights after every phase."""
     golden = Golden(golden_path)
     model = golden.model
-    starts = {"gmain": "", "dmain": "", "dreg": "out.after_dmain."}
     for phase in PHASES:
-        network = "G" if phase == "gmain" else "D"
+        network = _PHASE_NETWORK[phase]
         names = [n for n in golden.names if n[0].startswith(network + ".")
                  and f"out.{phase}.grad.{n[0]}" in golden.arrays]
         for name, variable, layout in names:
             variable.assign(authors_weights.from_torch_layout(
-                golden.get(starts[phase] + name), layout))
+                golden.get(_PHASE_START[phase][network] + name), layout))
         optimizer = model.g_optimizer if network == "G" else (
             model.d_optimizer)
         optimizer.apply(
@@ -373,13 +378,6 @@ def test_optimizers_reproduce_the_authors_updates(golden_path):
                            - reference)
             assert (error <= _weight_tolerance(reference)).all(), (
                 f"{phase} {name}: off by {error.max():.2e}")
-
-
-def _adam_steps(golden, phase):
-    """The phases whose gradients made the optimizer state the authors'
-    step in `phase` used (the D optimizer's R1 step follows its D step)."""
-    return {"gmain": ("gmain",), "dmain": ("dmain",),
-            "dreg": ("dmain", "dreg")}[phase]
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -403,7 +401,7 @@ def test_weights_after_each_phase_match(replayed, phase):
     for key in keys:
         name = key[len(prefix):]
         error = np.abs(ours[key] - golden.arrays[key])
-        steps = [s for s in _adam_steps(golden, phase)
+        steps = [s for s in _ADAM_STEPS[phase]
                  if f"out.{s}.grad.{name}" in golden.arrays]
         allowed = np.zeros_like(error)
         if steps:
