@@ -333,7 +333,7 @@ def import_to_keras(npz_path, output, discriminators=True, **load_kwargs):
     discriminators to `<output stem>.{image,motion}_discriminator.keras`.
     Returns the paths written."""
     if not os.path.exists(npz_path):
-        raise FileNotFoundError(f"--npz: no such file '{npz_path}'.")
+        raise FileNotFoundError(f"`npz_path`: no such file '{npz_path}'.")
     generator, image_d, motion_d = load(npz_path, **load_kwargs)
     stem = output[: -len(".keras")]
     outputs = [(generator, output)]

@@ -66,8 +66,8 @@ def make_checkpoint(model):
 def restore_checkpoint(checkpoint, path, optimizers=()):
     """Restores every variable of the run from `path`, or says why not.
     The learning rates of `optimizers` stay those of this run's flags (a
-    checkpoint stores them as variables; a resumed run with a new --g_lr
-    or --d_lr must use it)."""
+    checkpoint stores them as variables; a run resumed with new
+    rates must use them)."""
     rates = [(optimizer, tf.identity(optimizer.learning_rate.value))
              for optimizer in optimizers]
     try:
@@ -75,11 +75,11 @@ def restore_checkpoint(checkpoint, path, optimizers=()):
     except (AssertionError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0][:300]
         raise ValueError(
-            f"--run_dir: checkpoint '{path}' does not fit this model and its "
+            f"Checkpoint '{path}' does not fit this model and its "
             f"optimizers ({first_line}). It was written with other network "
             "flags, or by a digan_tf older than its switch to the authors' "
             "Adam (optimizer state per variable); train into a new "
-            "--run_dir.") from error
+            "run directory.") from error
     for optimizer, rate in rates:
         optimizer.learning_rate.assign(rate)
 
@@ -135,7 +135,7 @@ def load_ema_generator(run_dir, checkpoint=None):
             raise FileNotFoundError(f"'{run_dir}' has no checkpoint yet.")
     elif not tf.io.gfile.exists(checkpoint + ".index"):
         raise FileNotFoundError(
-            f"--checkpoint: no checkpoint '{checkpoint}' (give the prefix, "
+            f"`checkpoint`: no checkpoint '{checkpoint}' (give the prefix, "
             "e.g. RUN/checkpoints/ckpt-500).")
     reader = tf.train.Checkpoint(
         ema_generator=checkpoint_entries(generator.weights))

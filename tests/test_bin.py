@@ -1,29 +1,21 @@
 """bin/import_official, run as users run it."""
 
-import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from tests.subprocesses import ROOT
+from tests.subprocesses import run_tool
+
 pytestmark = pytest.mark.slow  # subprocesses and real runs
 
-ROOT = pathlib.Path(__file__).parent.parent
 GOLDEN = ROOT / "tests" / "data" / "digan_r128_uncond.npz"
-
-
-def _run(tool, *args):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "bin" / tool), *args],
-        capture_output=True, text=True, timeout=300,
-    )
 
 
 def test_import_official_writes_models_that_match_the_golden(tmp_path):
     output = tmp_path / "digan.keras"
-    result = _run("import_official", f"--npz={GOLDEN}", f"--output={output}")
+    result = run_tool("import_official", f"--npz={GOLDEN}", f"--output={output}")
     assert result.returncode == 0, result.stderr[-3000:]
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["digan.image_discriminator.keras", "digan.keras",
@@ -40,11 +32,11 @@ def test_import_official_writes_models_that_match_the_golden(tmp_path):
 
 
 def test_import_official_errors_name_the_flag(tmp_path):
-    missing = _run("import_official", f"--npz={tmp_path}/none.npz",
+    missing = run_tool("import_official", f"--npz={tmp_path}/none.npz",
                    f"--output={tmp_path}/g.keras")
     assert missing.returncode != 0
     assert "--npz: no such file" in missing.stderr
-    wrong = _run("import_official", f"--npz={GOLDEN}",
+    wrong = run_tool("import_official", f"--npz={GOLDEN}",
                  f"--output={tmp_path}/g.h5")
     assert wrong.returncode != 0
     assert "--output must end in '.keras'" in wrong.stderr

@@ -4,9 +4,6 @@ metrics during training."""
 
 import json
 import os
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,8 +18,8 @@ from digan_tf.training import train_config
 from digan_tf.training import trainer
 from digan_tf.utils.atomic_files import save_model
 from tests import testing
+from tests.subprocesses import run_tool
 
-ROOT = pathlib.Path(__file__).parent.parent
 RANDINIT = "fvd16_randinit,kvd16_randinit"
 
 
@@ -87,11 +84,7 @@ def test_real_features_are_cached_per_dataset_length_count_and_weights(
 
 
 def _evaluate(tmp_path, *flags):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, str(ROOT / "bin" / "evaluate"),
-         f"--cache_dir={tmp_path / 'cache'}", *flags],
-        capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    return run_tool("evaluate", f"--cache_dir={tmp_path / 'cache'}", *flags)
 
 
 @pytest.mark.slow
@@ -139,12 +132,12 @@ def test_bin_evaluate_bad_flags_stop_before_any_work(data_dir, tmp_path,
 
 def test_config_checks_metric_flags():
     base = dict(data_dir="demo", run_dir="run")
-    with pytest.raises(ValueError, match="--metrics=kvd128 needs the "
+    with pytest.raises(ValueError, match="`metrics`=kvd128 needs the "
                        "pretrained I3D"):
         train_config.TrainConfig(**base, metrics="kvd128")
-    with pytest.raises(ValueError, match="--metrics: unknown metric"):
+    with pytest.raises(ValueError, match="`metrics`: unknown metric"):
         train_config.TrainConfig(**base, metrics="fvd")
-    with pytest.raises(ValueError, match="--metrics_every_kimg` must be > 0"):
+    with pytest.raises(ValueError, match="`metrics_every_kimg` must be > 0"):
         train_config.TrainConfig(**base, metrics_every_kimg=0.0)
     assert train_config.TrainConfig(**base, metrics="fvd128", i3d_weights="i3d")
 

@@ -24,11 +24,14 @@ from digan_tf.serving import export
 from digan_tf.serving import rest_client
 from digan_tf.serving import signatures
 from tests import testing
+from tests.subprocesses import ROOT
+from tests.subprocesses import python_command
+from tests.subprocesses import quiet_env
+from tests.subprocesses import run
+from tests.subprocesses import run_tool
 
 pytestmark = pytest.mark.slow  # subprocesses and real runs
 
-ROOT = pathlib.Path(__file__).parent.parent
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 TRAIN = ["--data_dir=demo", "--resolution=32", "--fmaps=0.03125",
          "--channel_max=16", "--batch_size=4", "--clip_length=8",
          "--demo_videos=8", "--num_samples=2", "--sample_every=1000",
@@ -38,17 +41,10 @@ LIMITS = ["--max_batch=3", "--max_frames=64", f"--max_pixels={3 * 40 * 32 * 32}"
           "--frames_per_chunk=8"]
 
 
-def _run(*command, timeout=300):
-    result = subprocess.run([sys.executable, *map(str, command)],
-                            capture_output=True, text=True, timeout=timeout,
-                            env=ENV, cwd=ROOT)
-    return result
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("run") / "run"
-    result = _run(ROOT / "bin" / "train", *TRAIN, f"--run_dir={path}",
+    result = run_tool("train", *TRAIN, f"--run_dir={path}",
                   timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return path
@@ -57,7 +53,7 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def export_dir(run_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("saved_models")
-    result = _run(ROOT / "bin" / "export", f"--run_dir={run_dir}",
+    result = run_tool("export", f"--run_dir={run_dir}",
                   "--name=tiny", f"--export_dir={path}", *LIMITS)
     assert result.returncode == 0, result.stderr[-3000:]
     return path
@@ -88,7 +84,7 @@ def test_export_writes_tf_serving_layout_and_never_overwrites(
     assert card["source"].endswith("ckpt-2")
     assert card["signatures"] == ["generate_from_seed", "serving_default"]
 
-    again = _run(ROOT / "bin" / "export", f"--run_dir={run_dir}",
+    again = run_tool("export", f"--run_dir={run_dir}",
                  "--name=tiny", f"--export_dir={export_dir}", "--version=1")
     assert again.returncode != 0
     assert "--version=1" in again.stderr and "never overwritten" in again.stderr
@@ -103,7 +99,7 @@ def test_export_writes_tf_serving_layout_and_never_overwrites(
      "--checkpoint needs --run_dir"),
 ])
 def test_export_flag_errors(tmp_path, flags, message):
-    result = _run(ROOT / "bin" / "export", f"--export_dir={tmp_path}", *flags)
+    result = run_tool("export", f"--export_dir={tmp_path}", *flags)
     assert result.returncode != 0
     assert message in result.stderr
     assert not os.listdir(tmp_path)
@@ -111,7 +107,7 @@ def test_export_flag_errors(tmp_path, flags, message):
 
 def test_export_rejects_a_bad_name_and_keeps_versions(tmp_path):
     generator = digan_tf.Generator(**testing.TINY_GENERATOR)
-    with pytest.raises(ValueError, match="--name must be"):
+    with pytest.raises(ValueError, match="`name` must be"):
         export.export_generator(generator, tmp_path, "a/b")
     export.export_generator(generator, tmp_path, "g")
     export.export_generator(generator, tmp_path, "g")
@@ -197,8 +193,8 @@ def test_saved_model_in_a_tensorflow_only_process(export_dir, generator,
     seeds = np.array([3, 11], np.int64)
     np.savez(tmp_path / "in.npz", z_content=z, z_motion=z_motion,
              timestamps=t, seed=seeds)
-    result = _run("-c", _TF_ONLY, export_dir / "tiny" / "1",
-                  tmp_path / "in.npz", tmp_path / "out.npz")
+    result = run(python_command("-c", _TF_ONLY, export_dir / "tiny" / "1",
+                                tmp_path / "in.npz", tmp_path / "out.npz"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[0] == "False"  # digan_tf was not imported
     out = np.load(tmp_path / "out.npz")
@@ -240,8 +236,9 @@ _KERAS_FILE = textwrap.dedent("""
 def test_keras_file_in_a_fresh_process(export_dir, generator, tmp_path):
     z, z_motion, t = _inputs(generator)
     np.savez(tmp_path / "in.npz", z=z, m=z_motion, t=t)
-    result = _run("-c", _KERAS_FILE, export_dir / "tiny.keras",
-                  tmp_path / "in.npz", tmp_path / "out.npy")
+    result = run(python_command("-c", _KERAS_FILE,
+                                export_dir / "tiny.keras",
+                                tmp_path / "in.npz", tmp_path / "out.npy"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["8", "32"]
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"),
@@ -252,7 +249,7 @@ def test_saved_model_cli_lists_the_signatures(export_dir):
     cli = pathlib.Path(sys.executable).parent / "saved_model_cli"
     result = subprocess.run(
         [str(cli), "show", "--dir", str(export_dir / "tiny" / "1"), "--all"],
-        capture_output=True, text=True, timeout=300, env=ENV)
+        capture_output=True, text=True, timeout=300, env=quiet_env())
     assert result.returncode == 0, result.stderr[-3000:]
     for text in ("signature_def['serving_default']",
                  "signature_def['generate_from_seed']",
@@ -345,12 +342,12 @@ def _decode(path):
 
 def test_query_against_a_rest_server(export_dir, generator, tmp_path):
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "tf_serving_stand_in.py"),
-         str(export_dir / "tiny"), "tiny"],
-        stdout=subprocess.PIPE, text=True, env=ENV)
+        python_command(ROOT / "tests" / "tf_serving_stand_in.py",
+                       export_dir / "tiny", "tiny"),
+        stdout=subprocess.PIPE, text=True, env=quiet_env())
     try:
         address = f"http://127.0.0.1:{server.stdout.readline().strip()}"
-        result = _run(ROOT / "bin" / "query", f"--server={address}",
+        result = run_tool("query", f"--server={address}",
                       "--model_name=tiny", "--seeds=3,9", "--num_frames=5",
                       f"--output_dir={tmp_path}")
         assert result.returncode == 0, result.stderr[-3000:]
@@ -377,12 +374,12 @@ def test_query_against_a_rest_server(export_dir, generator, tmp_path):
                          ("seed_000009.mp4", "expected.mp4"))
         np.testing.assert_array_equal(served, local)
 
-        over = _run(ROOT / "bin" / "query", f"--server={address}",
+        over = run_tool("query", f"--server={address}",
                     "--model_name=tiny", "--seeds=1,2,3,4",
                     f"--output_dir={tmp_path / 'over'}")
         assert over.returncode != 0
         assert "too many videos: at most 3 per request" in over.stderr
-        missing = _run(ROOT / "bin" / "query", f"--server={address}",
+        missing = run_tool("query", f"--server={address}",
                        "--model_name=other", f"--output_dir={tmp_path}")
         assert missing.returncode != 0 and "Servable not found" in \
             missing.stderr

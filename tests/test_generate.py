@@ -2,10 +2,7 @@
 timestamps, and errors."""
 
 import os
-import pathlib
 import re
-import subprocess
-import sys
 
 import av
 import keras
@@ -17,17 +14,14 @@ import digan_tf
 from digan_tf.generation import rendering
 from digan_tf.generation import sources
 from tests import testing
+from tests.subprocesses import run_tool
 
 pytestmark = pytest.mark.slow  # subprocesses and real runs
 
-ROOT = pathlib.Path(__file__).parent.parent
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def _generate(*args):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "bin" / "generate"), *map(str, args)],
-        capture_output=True, text=True, timeout=600, env=ENV)
+    return run_tool("generate", *args)
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +119,8 @@ def test_smaller_time_steps_interpolate_and_t_past_1_extrapolates(
     (["--num_frames=0"], "num_frames"),
 ])
 def test_errors_name_the_flag(tmp_path, flags, message):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bin" / "generate"),
-         f"--output_dir={tmp_path / 'out'}", "--resolution=32",
-         "--fmaps=0.0625", *flags],
-        capture_output=True, text=True, timeout=600, env=ENV, cwd=ROOT)
+    result = _generate(f"--output_dir={tmp_path / 'out'}", "--resolution=32",
+                       "--fmaps=0.0625", *flags)
     assert result.returncode != 0
     assert message in result.stderr
     assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")

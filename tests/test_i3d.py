@@ -111,7 +111,7 @@ def test_bad_weights_name_the_file_and_variable(tmp_path, random_i3d):
     missing = {k: v for k, v in arrays.items() if k != name}
     _write_checkpoint(str(tmp_path / "missing"), missing)
     with pytest.raises(ValueError, match=(
-            f"--i3d_weights: '.*missing' does not hold the Kinetics RGB "
+            f"`i3d_weights`: '.*missing' does not hold the Kinetics RGB "
             f"I3D: missing '{name}' \\(shape \\[3, 3, 3, 112, 224\\]\\)")):
         i3d_weights.load(I3D(), str(tmp_path / "missing"))
     logits = SCOPE + "Logits/Conv3d_0c_1x1/conv_3d/b"
@@ -123,7 +123,7 @@ def test_bad_weights_name_the_file_and_variable(tmp_path, random_i3d):
     _write_checkpoint(str(tmp_path / "other"), {"x": np.zeros(3)})
     with pytest.raises(ValueError, match="'.*other' has no I3D variables"):
         i3d_weights.load(I3D(), str(tmp_path / "other"))
-    with pytest.raises(FileNotFoundError, match="--i3d_weights: no such "
+    with pytest.raises(FileNotFoundError, match="`i3d_weights`: no such "
                        "checkpoint or TF Hub module directory"):
         i3d_weights.load(I3D(), str(tmp_path / "nowhere"))
     os.makedirs(tmp_path / "empty")

@@ -127,10 +127,10 @@ def test_metric_names():
     parsed = distances.parse_metric_names("fvd16, kvd128_randinit,fvd16")
     assert [(m.kind, m.clip_length, m.randinit) for m in parsed] == [
         ("fvd", 16, False), ("kvd", 128, True)]
-    with pytest.raises(ValueError, match="--metrics: unknown metric 'fid'"):
+    with pytest.raises(ValueError, match="`metrics`: unknown metric 'fid'"):
         distances.parse_metric_names("fid")
-    with pytest.raises(ValueError, match="--metrics=fvd16 needs the "
-                       "pretrained I3D: give --i3d_weights"):
+    with pytest.raises(ValueError, match="`metrics`=fvd16 needs the "
+                       "pretrained I3D: give `i3d_weights`"):
         distances.parse_metric_names("fvd16", have_weights=False)
     assert distances.parse_metric_names(
         "fvd16_randinit", have_weights=False)[0].randinit

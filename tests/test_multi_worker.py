@@ -9,7 +9,6 @@ import pathlib
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -18,10 +17,12 @@ import tensorflow as tf
 import test_train_cli
 
 from digan_tf.training import distribution
+from tests.subprocesses import ROOT
+from tests.subprocesses import python_command
+from tests.subprocesses import quiet_env
 
 pytestmark = pytest.mark.slow  # subprocesses and real runs
 
-ROOT = pathlib.Path(__file__).parent.parent
 WORKERS = 2
 
 
@@ -36,8 +37,7 @@ def _processes(commands, directory, tf_configs):
                                                          tf_configs)):
             temporary = directory / f"tmp{index}"
             temporary.mkdir(parents=True)
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-                       TMPDIR=str(temporary))
+            env = quiet_env(TMPDIR=str(temporary))
             env.pop("TF_CONFIG", None)
             if tf_config:
                 env["TF_CONFIG"] = tf_config
@@ -93,8 +93,9 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(
     workers end with the same variables, equal to the single process' up
     to float32 summation order."""
     def command(name):
-        return [sys.executable, str(ROOT / "tests" / "fixed_batch_worker.py"),
-                f"--output={tmp_path / name}.npz", "--steps=2", "--eager"]
+        return python_command(ROOT / "tests" / "fixed_batch_worker.py",
+                              f"--output={tmp_path / name}.npz", "--steps=2",
+                              "--eager")
 
     commands = [command(f"worker{i}") for i in range(WORKERS)]
     tf_configs = distribution.localhost_tf_configs(WORKERS)

@@ -91,7 +91,7 @@ def test_values_shapes_and_labels(tmp_path, data_dir):
     assert frame_1.shape == frame_2.shape == (64, 32, 32, 3)
     assert frame_1.dtype == np.float32 and dt.shape == (64,)
     assert frame_1.min() >= -1.0 and frame_1.max() <= 1.0
-    with pytest.raises(ValueError, match="--conditional.*no labels"):
+    with pytest.raises(ValueError, match="no class labels, which a conditional"):
         pipelines.frame_pair_dataset(data_dir, 4, conditional=True)
 
 

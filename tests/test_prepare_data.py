@@ -1,8 +1,6 @@
 """bin/prepare_data on real video files."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from PIL import Image
 from digan_tf.data import prepare
 from digan_tf.data import tfrecord_format
 from tests import video_fixtures
+from tests.subprocesses import run_tool
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +104,8 @@ def test_nothing_usable_exits_non_zero(tmp_path, videos):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "a.mp4").write_bytes(b"not a video")
-    result = subprocess.run(
-        [sys.executable, "bin/prepare_data", f"--input_dir={broken}",
-         f"--output_dir={tmp_path / 'out'}", "--resolution=32"],
-        capture_output=True, text=True, timeout=120,
-        cwd=os.path.dirname(os.path.dirname(__file__)))
+    result = run_tool("prepare_data", f"--input_dir={broken}",
+                      f"--output_dir={tmp_path / 'out'}", "--resolution=32")
     assert result.returncode != 0
     assert "skipped a.mp4" in result.stderr
     assert "no usable video" in result.stderr
@@ -118,11 +114,11 @@ def test_nothing_usable_exits_non_zero(tmp_path, videos):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(resolution=48), "--resolution.*power of two"),
-    (dict(labels="folder"), "--labels must be one of"),
-    (dict(input_dir="/nonexistent"), "--input_dir: no such folder"),
+    (dict(resolution=48), "`resolution`.*power of two"),
+    (dict(labels="folder"), "`labels` must be one of"),
+    (dict(input_dir="/nonexistent"), "`input_dir`: no such folder"),
 ])
-def test_bad_arguments_name_the_flag(videos, tmp_path, kwargs, match):
+def test_bad_arguments_are_named(videos, tmp_path, kwargs, match):
     arguments = dict(input_dir=videos, output_dir=str(tmp_path))
     arguments.update(kwargs)
     with pytest.raises((ValueError, FileNotFoundError), match=match):

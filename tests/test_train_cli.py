@@ -2,18 +2,19 @@
 
 import json
 import os
-import pathlib
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import tensorflow as tf
 
+from tests.subprocesses import ROOT
+from tests.subprocesses import run
+from tests.subprocesses import tool_command
+
 pytestmark = pytest.mark.slow  # subprocesses and real runs
 
-ROOT = pathlib.Path(__file__).parent.parent
 TINY = ["--data_dir=demo", "--resolution=32", "--fmaps=0.03125",
         "--channel_max=16", "--batch_size=4", "--clip_length=8",
         "--demo_videos=8", "--num_samples=2", "--log_every=1",
@@ -21,13 +22,11 @@ TINY = ["--data_dir=demo", "--resolution=32", "--fmaps=0.03125",
 
 
 def _command(run_dir, *extra):
-    return [sys.executable, str(ROOT / "bin" / "train"), *TINY,
-            f"--run_dir={run_dir}", *extra]
+    return tool_command("train", *TINY, f"--run_dir={run_dir}", *extra)
 
 
 def _run(run_dir, *extra):
-    return subprocess.run(_command(run_dir, *extra), capture_output=True,
-                          text=True, timeout=600, cwd=ROOT)
+    return run(_command(run_dir, *extra))
 
 
 def _checkpoint_value(path, suffix):
@@ -39,8 +38,8 @@ def _checkpoint_value(path, suffix):
 
 
 @pytest.mark.parametrize("flag, message", [
-    ("--resolution=48", "--resolution` must be a power of two"),
-    ("--batch_size=0", "--batch_size` must be an integer >= 1"),
+    ("--resolution=48", "--resolution must be a power of two"),
+    ("--batch_size=0", "--batch_size must be an integer >= 1"),
     ("--strategy=tpu", "--strategy must be one of"),
     ("--mixed_precision=fp8", "--mixed_precision must be one of"),
     ("--no_such_flag=1", "Unknown command line flag 'no_such_flag'"),

@@ -254,6 +254,6 @@ def test_resuming_a_checkpoint_of_another_optimizer_says_why(tmp_path):
     old.compile(g_optimizer=keras.optimizers.Adam(),
                 d_optimizer=keras.optimizers.Adam())
     path = run_dir.make_checkpoint(old).save(str(tmp_path / "ckpt"))
-    with pytest.raises(ValueError, match=r"--run_dir: checkpoint .*ckpt-1"):
+    with pytest.raises(ValueError, match=r"Checkpoint .*ckpt-1.* does not fit"):
         run_dir.restore_checkpoint(
             run_dir.make_checkpoint(testing.tiny_digan()), path)

@@ -50,8 +50,8 @@ def _class_of(source, labels):
     parts = source.split(os.sep)
     if len(parts) < 2:
         raise ValueError(
-            f"--labels=parent_dir: '{source}' is not inside a class folder "
-            "of --input_dir (expected INPUT_DIR/CLASS/VIDEO)."
+            f"`labels`=parent_dir: '{source}' is not inside a class folder "
+            "of `input_dir` (expected INPUT_DIR/CLASS/VIDEO)."
         )
     return parts[0]
 
@@ -99,21 +99,21 @@ def prepare(input_dir, output_dir, resolution=128, labels="none",
         ValueError / FileNotFoundError: bad arguments, naming the flag.
         NothingUsableError: no video could be prepared.
     """
-    resolution = validation.check_power_of_two("--resolution", resolution,
+    resolution = validation.check_power_of_two("resolution", resolution,
                                                32)
-    min_frames = validation.check_int("--min_frames", min_frames, 1)
-    videos_per_shard = validation.check_int("--videos_per_shard",
+    min_frames = validation.check_int("min_frames", min_frames, 1)
+    videos_per_shard = validation.check_int("videos_per_shard",
                                             videos_per_shard, 1)
-    workers = validation.check_int("--workers", workers or os.cpu_count(), 1)
+    workers = validation.check_int("workers", workers or os.cpu_count(), 1)
     if labels not in LABEL_MODES:
-        raise ValueError(f"--labels must be one of {LABEL_MODES}; got "
+        raise ValueError(f"`labels` must be one of {LABEL_MODES}; got "
                          f"{labels!r}.")
     if not os.path.isdir(input_dir):
-        raise FileNotFoundError(f"--input_dir: no such folder '{input_dir}'.")
+        raise FileNotFoundError(f"`input_dir`: no such folder '{input_dir}'.")
     sources = video_sources.find_videos(input_dir)
     if not sources:
         raise NothingUsableError(
-            f"--input_dir: no videos in '{input_dir}' (files ending in "
+            f"`input_dir`: no videos in '{input_dir}' (files ending in "
             f"{', '.join(video_sources.VIDEO_EXTENSIONS)} or folders of "
             "PNG/JPEG frames)."
         )
@@ -163,7 +163,7 @@ def prepare(input_dir, output_dir, resolution=128, labels="none",
                         continue
                     if len(frames) < min_frames:
                         print(f"\nskipped {source}: {len(frames)} frames, "
-                              f"fewer than --min_frames={min_frames}",
+                              f"fewer than `min_frames`={min_frames}",
                               file=sys.stderr)
                         summary["too_short"].append(
                             {"source": source, "num_frames": len(frames)})
@@ -188,7 +188,7 @@ def prepare(input_dir, output_dir, resolution=128, labels="none",
         raise NothingUsableError(
             f"no usable video in '{input_dir}': {len(manifest['failed'])} "
             f"failed to decode, {len(manifest['too_short'])} shorter than "
-            f"--min_frames={min_frames}."
+            f"`min_frames`={min_frames}."
         )
     return manifest
 

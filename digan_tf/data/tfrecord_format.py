@@ -51,7 +51,7 @@ def read_manifest(data_dir):
     path = os.path.join(data_dir, MANIFEST)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(
-            f"--data_dir: '{data_dir}' has no {MANIFEST}; prepare it with "
+            f"`data_dir`: '{data_dir}' has no {MANIFEST}; prepare it with "
             "bin/prepare_data."
         )
     with tf.io.gfile.GFile(path) as f:
@@ -63,7 +63,7 @@ def shard_files(data_dir):
     files = sorted(tf.io.gfile.glob(os.path.join(data_dir, SHARD_PATTERN)))
     if not files:
         raise FileNotFoundError(
-            f"--data_dir: no {SHARD_PATTERN} files in '{data_dir}'."
+            f"`data_dir`: no {SHARD_PATTERN} files in '{data_dir}'."
         )
     return files
 
@@ -79,8 +79,9 @@ def class_frequencies(manifest):
 
 
 def check_has_labels(manifest, data_dir):
-    """Raises a ValueError naming --conditional when a prepared dataset has
-    no class labels."""
+    """Raises a ValueError when a prepared dataset has no class labels
+    (which a conditional model needs)."""
     if not manifest["class_names"]:
-        raise ValueError(f"--conditional: '{data_dir}' has no labels; "
-                         "prepare it with --labels=parent_dir.")
+        raise ValueError(f"`data_dir` '{data_dir}' has no class labels, "
+                         "which a conditional model needs; prepare it with "
+                         "bin/prepare_data --labels=parent_dir.")

@@ -30,24 +30,24 @@ class MetricName:
     randinit: bool    # I3D with fixed random weights instead of Kinetics
 
 
-def parse_metric_names(text, flag="--metrics", have_weights=True):
+def parse_metric_names(text, argument="metrics", have_weights=True):
     """`"fvd16,kvd16"` -> [MetricName, ...]. Without `have_weights` only the
     `*_randinit` metrics are allowed, since FVD/KVD numbers need the
     pretrained I3D."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise ValueError(f"{flag} is empty; choose from "
+        raise ValueError(f"`{argument}` is empty; choose from "
                          f"{', '.join(METRIC_NAMES)}.")
     parsed = []
     for name in dict.fromkeys(names):
         if name not in METRIC_NAMES:
-            raise ValueError(f"{flag}: unknown metric {name!r}; choose from "
+            raise ValueError(f"`{argument}`: unknown metric {name!r}; choose from "
                              f"{', '.join(METRIC_NAMES)}.")
         kind, length = re.match(r"(fvd|kvd)(\d+)", name).groups()
         randinit = name.endswith(RANDINIT)
         if not randinit and not have_weights:
             raise ValueError(
-                f"{flag}={name} needs the pretrained I3D: give --i3d_weights "
+                f"`{argument}`={name} needs the pretrained I3D: give `i3d_weights` "
                 f"(or use {name}{RANDINIT}, a sanity check with fixed random "
                 "weights).")
         parsed.append(MetricName(name, kind, int(length), randinit))

@@ -19,7 +19,7 @@ from digan_tf.models.i3d import CHECKPOINT_SCOPE
 _FIRST = "Conv3d_1a_7x7/conv_3d/w"
 
 
-def checkpoint_prefix(path, flag="--i3d_weights"):
+def checkpoint_prefix(path, argument="i3d_weights"):
     """The checkpoint prefix for `path`: a Hub module directory, a
     directory holding one checkpoint, a prefix (`.../model.ckpt`) or its
     `.index` file."""
@@ -37,33 +37,33 @@ def checkpoint_prefix(path, flag="--i3d_weights"):
         if len(indexes) == 1:
             return indexes[0][: -len(".index")]
         raise FileNotFoundError(
-            f"{flag}: '{path}' holds no I3D weights: expected a TF Hub module "
+            f"`{argument}`: '{path}' holds no I3D weights: expected a TF Hub module "
             "directory (variables/variables.index) or one checkpoint "
             f"(*.index); found {len(indexes)} .index files.")
     if tf.io.gfile.exists(path + ".index"):
         return path
     raise FileNotFoundError(
-        f"{flag}: no such checkpoint or TF Hub module directory '{path}'.")
+        f"`{argument}`: no such checkpoint or TF Hub module directory '{path}'.")
 
 
-def _variable_scope(names, path, flag):
+def _variable_scope(names, path, argument):
     """The scope the checkpoint stores the I3D under (`RGB/inception_i3d`
     in both DeepMind's checkpoint and the Hub module)."""
     matches = sorted(n[: -len(_FIRST) - 1] for n in names
                      if n.endswith("inception_i3d/" + _FIRST))
     if not matches:
         raise ValueError(
-            f"{flag}: '{path}' has no I3D variables (expected e.g. "
+            f"`{argument}`: '{path}' has no I3D variables (expected e.g. "
             f"'{CHECKPOINT_SCOPE}/{_FIRST}').")
     if CHECKPOINT_SCOPE in matches:
         return CHECKPOINT_SCOPE
     if len(matches) > 1:
-        raise ValueError(f"{flag}: '{path}' holds several I3D networks "
+        raise ValueError(f"`{argument}`: '{path}' holds several I3D networks "
                          f"({', '.join(matches)}); give one.")
     return matches[0]
 
 
-def load(model, path, flag="--i3d_weights"):
+def load(model, path, argument="i3d_weights"):
     """Assigns the weights at `path` to the `I3D` `model`; returns `model`.
 
     Raises:
@@ -71,10 +71,10 @@ def load(model, path, flag="--i3d_weights"):
         ValueError: a variable is missing or has another shape (the message
             names the file, the variable, and both shapes).
     """
-    prefix = checkpoint_prefix(path, flag)
+    prefix = checkpoint_prefix(path, argument)
     reader = tf.train.load_checkpoint(prefix)
     stored = reader.get_variable_to_shape_map()
-    scope = _variable_scope(stored, path, flag)
+    scope = _variable_scope(stored, path, argument)
     variables = model.checkpoint_variables()
     problems = []
     for name, variable in variables.items():
@@ -87,7 +87,7 @@ def load(model, path, flag="--i3d_weights"):
                             f"expected {want}")
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ValueError(f"{flag}: '{prefix}' does not hold the Kinetics "
+        raise ValueError(f"`{argument}`: '{prefix}' does not hold the Kinetics "
                          f"RGB I3D: {'; '.join(problems[:3])}{more}.")
     for name, variable in variables.items():
         key = scope + name[len(CHECKPOINT_SCOPE):]

@@ -99,13 +99,15 @@ def count_clips(data_dir, clip_length):
     return sum(v["num_frames"] // clip_length for v in manifest["videos"])
 
 
-def check_enough_clips(data_dir, clip_length, num_videos,
-                       flag="--num_videos"):
-    available = count_clips(data_dir, clip_length)
-    if available < num_videos:
-        raise ValueError(
-            f"{flag}={num_videos} but --data_dir '{data_dir}' holds only "
-            f"{available} clips of {clip_length} frames.")
+def check_enough_clips(data_dir, metrics, num_videos, argument="num_videos"):
+    """Raises a ValueError naming `argument` (the caller's name for
+    `num_videos`) when `data_dir` has too few clips for one of `metrics`."""
+    for clip_length in sorted({m.clip_length for m in metrics}):
+        available = count_clips(data_dir, clip_length)
+        if available < num_videos:
+            raise ValueError(
+                f"`{argument}`={num_videos} but `data_dir` '{data_dir}' "
+                f"holds only {available} clips of {clip_length} frames.")
 
 
 def real_clip_batches(data_dir, clip_length, num_videos, batch_size, seed):
@@ -160,15 +162,14 @@ class Evaluator:
                  kvd_subset_size=1000, jit_compile=False):
         self.metrics = distances.parse_metric_names(
             metric_names, have_weights=bool(i3d_weights))
-        self.num_videos = validation.check_int("--num_videos", num_videos, 2)
-        self.batch_size = validation.check_int("--batch_size", batch_size, 1)
-        validation.check_int("--seed", seed, 0)
-        validation.check_int("--kvd_subsets", kvd_subsets, 1)
-        validation.check_int("--kvd_subset_size", kvd_subset_size, 2)
+        self.num_videos = validation.check_int("num_videos", num_videos, 2)
+        self.batch_size = validation.check_int("batch_size", batch_size, 1)
+        validation.check_int("seed", seed, 0)
+        validation.check_int("kvd_subsets", kvd_subsets, 1)
+        validation.check_int("kvd_subset_size", kvd_subset_size, 2)
         if i3d_weights:
             checkpoint_prefix(i3d_weights)
-        for length in {m.clip_length for m in self.metrics}:
-            check_enough_clips(data_dir, length, num_videos)
+        check_enough_clips(data_dir, self.metrics, num_videos)
         self.data_dir = data_dir
         self.i3d_weights = i3d_weights
         self.cache_dir = cache_dir
@@ -229,7 +230,7 @@ class Evaluator:
         `time_step` apart (default the generator's training spacing)."""
         if time_step is None:
             time_step = generator.time_step
-        repeats = validation.check_int("--repeats", repeats, 1)
+        repeats = validation.check_int("repeats", repeats, 1)
         results = {m.name: [] for m in self.metrics}
         groups = sorted({(m.randinit, m.clip_length) for m in self.metrics})
         for randinit, clip_length in groups:

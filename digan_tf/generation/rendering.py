@@ -27,16 +27,16 @@ def labels_for(source, num_videos, labels=None):
     `Generator`: anything with `num_classes`)."""
     if not source.num_classes:
         if labels:
-            raise ValueError("--labels: this generator is unconditional.")
+            raise ValueError("`labels`: this generator is unconditional.")
         return None
     if not labels:
         return np.arange(num_videos) % source.num_classes
     labels = np.asarray(labels, np.int64)
     if len(labels) not in (1, num_videos):
-        raise ValueError(f"--labels: give 1 or {num_videos} (--num_videos) "
+        raise ValueError(f"`labels`: give 1 or {num_videos} (`num_videos`) "
                          f"values; got {len(labels)}.")
     if labels.min() < 0 or labels.max() >= source.num_classes:
-        raise ValueError(f"--labels must be in [0, {source.num_classes}); "
+        raise ValueError(f"`labels` must be in [0, {source.num_classes}); "
                          f"got {labels.tolist()}.")
     return np.broadcast_to(labels, (num_videos,)).copy()
 

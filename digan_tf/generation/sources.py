@@ -69,11 +69,11 @@ def from_generator(generator, class_names=(), description="",
 def load_keras_generator(path):
     """A `Generator` from a .keras file, with errors naming the file."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"--model: no such file '{path}'.")
+        raise FileNotFoundError(f"`path`: no such file '{path}'.")
     model = keras.models.load_model(path, safe_mode=True)
     if not isinstance(model, Generator):
         raise ValueError(
-            f"--model: '{path}' holds a {type(model).__name__}, expected a "
+            f"`path`: '{path}' holds a {type(model).__name__}, expected a "
             "digan_tf Generator.")
     return model
 
@@ -98,11 +98,11 @@ def open_saved_model(path):
 def open_source(path, checkpoint=None, jit_compile=False):
     """A `VideoSource` for any of `KINDS`."""
     if not os.path.exists(path):
-        raise FileNotFoundError(f"--model: no such file or directory "
+        raise FileNotFoundError(f"`path`: no such file or directory "
                                 f"'{path}'.")
     if os.path.isfile(path):
         if not path.endswith(".keras"):
-            raise ValueError(f"--model: '{path}' is a file but not .keras; "
+            raise ValueError(f"`path`: '{path}' is a file but not .keras; "
                              f"expected one of: {', '.join(KINDS)}.")
         return from_generator(load_keras_generator(path), (), path,
                               jit_compile)
@@ -116,4 +116,4 @@ def open_source(path, checkpoint=None, jit_compile=False):
             path, checkpoint)
         return from_generator(generator, class_names,
                               f"run {path} ({used})", jit_compile)
-    raise ValueError(f"--model: '{path}' is none of: {', '.join(KINDS)}.")
+    raise ValueError(f"`path`: '{path}' is none of: {', '.join(KINDS)}.")

@@ -73,18 +73,18 @@ def export_generator(generator, export_dir, name, version=None,
         FileExistsError: the version exists.
     """
     if not _NAME.match(name or ""):
-        raise ValueError(f"--name must be letters, digits, '_', '-' or '.', "
+        raise ValueError(f"`name` must be letters, digits, '_', '-' or '.', "
                          f"starting with a letter or digit; got {name!r}.")
     base = os.path.join(export_dir, name)
     if version is None:
         version = (versions(base) or [0])[-1] + 1
     if not isinstance(version, int) or version < 1:
-        raise ValueError(f"--version must be an integer >= 1; got {version}.")
+        raise ValueError(f"`version` must be an integer >= 1; got {version}.")
     final = os.path.join(base, str(version))
     if os.path.exists(final):
         raise FileExistsError(
-            f"--version={version}: '{final}' exists; versions are never "
-            "overwritten (leave --version out for the next free one).")
+            f"`version`={version}: '{final}' exists; versions are never "
+            "overwritten (leave `version` out for the next free one).")
     os.makedirs(base, exist_ok=True)
     temporary = os.path.join(base, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
     computation = signatures.GeneratorSignatures(generator, limits,

@@ -176,7 +176,7 @@ def check_same_checkpoint(strategy, latest, checkpoint_dir):
         seen = ", ".join(f"ckpt-{s}" if s >= 0 else "none" for s in steps)
         raise ValueError(
             f"the workers see different newest checkpoints in "
-            f"{checkpoint_dir} ({seen}): --run_dir must be the same shared "
+            f"{checkpoint_dir} ({seen}): `run_dir` must be the same shared "
             "directory (NFS, gs://, ...) on every machine.")
 
 

@@ -59,17 +59,17 @@ class TrainConfig:
     i3d_weights: str = ""
 
     def __post_init__(self):
-        validation.check_power_of_two("--resolution", self.resolution, 32)
-        validation.check_float("--fmaps", self.fmaps, exclusive_minimum=0.0)
+        validation.check_power_of_two("resolution", self.resolution, 32)
+        validation.check_float("fmaps", self.fmaps, exclusive_minimum=0.0)
         if int(32768 * self.fmaps) // self.resolution < 1:
-            raise ValueError(f"--fmaps={self.fmaps} gives no channels at "
-                             f"--resolution={self.resolution}.")
-        validation.check_int("--channel_max", self.channel_max, 1)
-        validation.check_int("--batch_size", self.batch_size, 1)
-        validation.check_int("--clip_length", self.clip_length, 2)
-        validation.check_float("--total_kimg", self.total_kimg,
+            raise ValueError(f"`fmaps`={self.fmaps} gives no channels at "
+                             f"`resolution`={self.resolution}.")
+        validation.check_int("channel_max", self.channel_max, 1)
+        validation.check_int("batch_size", self.batch_size, 1)
+        validation.check_int("clip_length", self.clip_length, 2)
+        validation.check_float("total_kimg", self.total_kimg,
                                exclusive_minimum=0.0)
-        validation.check_int("--max_steps", self.max_steps, 0)
+        validation.check_int("max_steps", self.max_steps, 0)
         for name in ("g_lr", "d_lr", "adam_epsilon"):
             validation.check_float(f"--{name}", getattr(self, name),
                                    exclusive_minimum=0.0)
@@ -78,31 +78,31 @@ class TrainConfig:
                                            0.0)
             if value >= 1.0:
                 raise ValueError(f"--{name} must be < 1; got {value}.")
-        validation.check_float("--r1_gamma", self.r1_gamma, 0.0)
-        validation.check_int("--r1_interval", self.r1_interval, 1)
-        validation.check_int("--g_reg_interval", self.g_reg_interval, 0)
-        validation.check_float("--ema_kimg", self.ema_kimg, 0.0)
-        validation.check_float("--ema_rampup", self.ema_rampup, 0.0)
+        validation.check_float("r1_gamma", self.r1_gamma, 0.0)
+        validation.check_int("r1_interval", self.r1_interval, 1)
+        validation.check_int("g_reg_interval", self.g_reg_interval, 0)
+        validation.check_float("ema_kimg", self.ema_kimg, 0.0)
+        validation.check_float("ema_rampup", self.ema_rampup, 0.0)
         for name, allowed in (("strategy", STRATEGIES),
                               ("mixed_precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name} must be one of {allowed}; got "
                                  f"{getattr(self, name)!r}.")
-        validation.check_int("--seed", self.seed, 0)
+        validation.check_int("seed", self.seed, 0)
         for name in ("log_every", "sample_every", "checkpoint_every",
                      "keep_checkpoints", "num_samples", "demo_videos"):
             validation.check_int(f"--{name}", getattr(self, name), 1)
         if self.metrics:
             video_metrics.parse_metric_names(
                 self.metrics, have_weights=bool(self.i3d_weights))
-        validation.check_float("--metrics_every_kimg",
+        validation.check_float("metrics_every_kimg",
                                self.metrics_every_kimg, exclusive_minimum=0.0)
-        validation.check_int("--metrics_videos", self.metrics_videos, 2)
+        validation.check_int("metrics_videos", self.metrics_videos, 2)
         if not self.data_dir:
-            raise ValueError("--data_dir is required (a prepared dataset, or "
+            raise ValueError("`data_dir` is required (a prepared dataset, or "
                              f"'{DEMO_DATA}').")
         if not self.run_dir:
-            raise ValueError("--run_dir is required.")
+            raise ValueError("`run_dir` is required.")
 
     @property
     def total_steps(self):

@@ -11,6 +11,8 @@ from digan_tf import run_dir
 from digan_tf.data import demo_dataset
 from digan_tf.data import pipelines
 from digan_tf.data import tfrecord_format
+from digan_tf.evaluation import distances
+from digan_tf.evaluation import protocol
 from digan_tf.models.digan import DIGAN
 from digan_tf.models.generator import Generator
 from digan_tf.models.image_discriminator import ImageDiscriminator
@@ -25,7 +27,7 @@ from digan_tf.training.callbacks import TrainingMonitor
 
 def resolve_data_dir(config, output_dir=None):
     """The prepared dataset to train on; renders the demo dataset into
-    `output_dir` (default: the run dir) for --data_dir=demo: each worker
+    `output_dir` (default: the run dir) when `data_dir` is "demo": each worker
     renders the same videos (same seed) into its own directory, so workers
     never race on files. Checks that the dataset fits the config."""
     data_dir = config.data_dir
@@ -37,7 +39,7 @@ def resolve_data_dir(config, output_dir=None):
     manifest = tfrecord_format.read_manifest(data_dir)
     if manifest["resolution"] != config.resolution:
         raise ValueError(
-            f"--resolution={config.resolution} but --data_dir '{data_dir}' "
+            f"`resolution`={config.resolution} but `data_dir` '{data_dir}' "
             f"holds {manifest['resolution']}x{manifest['resolution']} frames."
         )
     if config.conditional:
@@ -84,7 +86,7 @@ def train(config):
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ValueError(
-            f"--batch_size={config.batch_size} (the global batch) must be "
+            f"`batch_size`={config.batch_size} (the global batch) must be "
             f"divisible by the {replicas} replicas (workers x devices).")
     chief = distribution.is_chief(distribution.cluster_resolver(strategy))
     with distribution.output_dir(config.run_dir, chief) as output:
@@ -141,6 +143,9 @@ def _train(config, strategy, chief, output):
         config.clip_length, chief=chief)
     callbacks = [monitor]
     if config.metrics and chief:
+        protocol.check_enough_clips(
+            data_dir, distances.parse_metric_names(config.metrics),
+            config.metrics_videos, argument="metrics_videos")
         callbacks.append(MetricsCallback(
             data_dir, config.metrics, config.metrics_videos,
             config.metrics_every_kimg, config.run_dir, writer,
