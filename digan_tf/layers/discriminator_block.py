@@ -5,6 +5,7 @@ import math
 import keras
 
 from digan_tf.layers.equalized_conv2d import EqualizedConv2D
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.utils import validation
 
 
@@ -20,9 +21,12 @@ class DiscriminatorBlock(keras.layers.Layer):
     their outputs as the authors' training code does; skip never does.
 
     Args:
-        tmp_channels: int, channels of the block's input and conv0.
+        tmp_channels: int, channels of conv0 (and of the input of a block
+            that does not read the network input).
         out_channels: int, channels after down-sampling.
         from_rgb: bool, whether the block reads the network input.
+        in_channels: int, channels of the network input (`from_rgb` blocks
+            only; 3 for images, 7 for the motion discriminator's pairs).
         conv_clamp: float or None, see `EqualizedConv2D(clamp=...)`.
 
     References:
@@ -30,7 +34,7 @@ class DiscriminatorBlock(keras.layers.Layer):
     """
 
     def __init__(self, tmp_channels, out_channels, from_rgb=False,
-                 conv_clamp=None, **kwargs):
+                 in_channels=3, conv_clamp=None, **kwargs):
         super().__init__(**kwargs)
         self.tmp_channels = validation.check_int(
             "tmp_channels", tmp_channels, 1
@@ -39,35 +43,32 @@ class DiscriminatorBlock(keras.layers.Layer):
             "out_channels", out_channels, 1
         )
         self.from_rgb = bool(from_rgb)
+        self.in_channels = validation.check_int("in_channels", in_channels, 1)
         self.conv_clamp = conv_clamp
-        self.fromrgb = None
-        if self.from_rgb:
-            self.fromrgb = EqualizedConv2D(
-                self.tmp_channels, 1, activation="lrelu", clamp=conv_clamp,
-                name="fromrgb", dtype=self.dtype_policy,
+        features = (None, None, None, self.tmp_channels)
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
+            self.fromrgb = None
+            if self.from_rgb:
+                self.fromrgb = EqualizedConv2D(
+                    self.tmp_channels, 1, activation="lrelu",
+                    clamp=conv_clamp, name="fromrgb", dtype=self.dtype_policy,
+                )
+                self.fromrgb.build((None, None, None, self.in_channels))
+            self.conv0 = EqualizedConv2D(
+                self.tmp_channels, 3, activation="lrelu", clamp=conv_clamp,
+                name="conv0", dtype=self.dtype_policy,
             )
-        self.conv0 = EqualizedConv2D(
-            self.tmp_channels, 3, activation="lrelu", clamp=conv_clamp,
-            name="conv0", dtype=self.dtype_policy,
-        )
-        self.conv1 = EqualizedConv2D(
-            self.out_channels, 3, activation="lrelu", down=2,
-            gain=math.sqrt(0.5), clamp=conv_clamp, name="conv1",
-            dtype=self.dtype_policy,
-        )
-        self.skip = EqualizedConv2D(
-            self.out_channels, 1, down=2, use_bias=False,
-            gain=math.sqrt(0.5), name="skip", dtype=self.dtype_policy,
-        )
-
-    def build(self, input_shape):
-        shape = tuple(input_shape)
-        if self.fromrgb is not None:
-            self.fromrgb.build(shape)
-            shape = self.fromrgb.compute_output_shape(shape)
-        self.conv0.build(shape)
-        self.skip.build(shape)
-        self.conv1.build(self.conv0.compute_output_shape(shape))
+            self.conv1 = EqualizedConv2D(
+                self.out_channels, 3, activation="lrelu", down=2,
+                gain=math.sqrt(0.5), clamp=conv_clamp, name="conv1",
+                dtype=self.dtype_policy,
+            )
+            self.skip = EqualizedConv2D(
+                self.out_channels, 1, down=2, use_bias=False,
+                gain=math.sqrt(0.5), name="skip", dtype=self.dtype_policy,
+            )
+            for layer in (self.conv0, self.conv1, self.skip):
+                layer.build(features)
 
     def call(self, x):
         if self.fromrgb is not None:
@@ -84,6 +85,7 @@ class DiscriminatorBlock(keras.layers.Layer):
             tmp_channels=self.tmp_channels,
             out_channels=self.out_channels,
             from_rgb=self.from_rgb,
+            in_channels=self.in_channels,
             conv_clamp=self.conv_clamp,
         )
         return config

@@ -5,6 +5,7 @@ from keras import ops
 
 from digan_tf.layers.equalized_conv2d import EqualizedConv2D
 from digan_tf.layers.equalized_dense import EqualizedDense
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.utils import validation
 
 
@@ -38,6 +39,8 @@ def minibatch_stddev(x, group_size, num_channels=1):
 class DiscriminatorEpilogue(keras.layers.Layer):
     """Minibatch std, 3x3 lrelu conv, dense lrelu, dense to the output.
 
+    Input [B, resolution, resolution, channels].
+
     The output has `output_dim` values: 1 logit, or the `cmap_dim` values
     that a conditional discriminator projects on the label embedding. The
     first dense layer reads the 4x4 features flattened in NHWC order (the
@@ -50,6 +53,7 @@ class DiscriminatorEpilogue(keras.layers.Layer):
         mbstd_num_channels: int, appended std channels (1), 0 = none.
         conv_clamp: float or None, clamp of the 3x3 conv (the dense layers
             are never clamped).
+        resolution: int, height and width of the input (4).
 
     References:
         StyleGAN2 (Karras et al. 2020), appendix B; minibatch std from
@@ -63,6 +67,7 @@ class DiscriminatorEpilogue(keras.layers.Layer):
         mbstd_group_size=4,
         mbstd_num_channels=1,
         conv_clamp=None,
+        resolution=4,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -74,25 +79,24 @@ class DiscriminatorEpilogue(keras.layers.Layer):
         self.mbstd_num_channels = validation.check_int(
             "mbstd_num_channels", mbstd_num_channels, 0
         )
+        self.resolution = validation.check_int("resolution", resolution, 1)
         self.conv_clamp = conv_clamp
-        self.conv = EqualizedConv2D(
-            self.channels, 3, activation="lrelu", clamp=conv_clamp,
-            name="conv", dtype=self.dtype_policy,
-        )
-        self.fc = EqualizedDense(
-            self.channels, activation="lrelu", name="fc",
-            dtype=self.dtype_policy,
-        )
-        self.out = EqualizedDense(
-            self.output_dim, name="out", dtype=self.dtype_policy
-        )
-
-    def build(self, input_shape):
-        batch, height, width, channels = input_shape
-        self.conv.build((batch, height, width,
-                         channels + self.mbstd_num_channels))
-        self.fc.build((batch, height * width * self.channels))
-        self.out.build((batch, self.channels))
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
+            self.conv = EqualizedConv2D(
+                self.channels, 3, activation="lrelu", clamp=conv_clamp,
+                name="conv", dtype=self.dtype_policy,
+            )
+            self.conv.build((None, self.resolution, self.resolution,
+                             self.channels + self.mbstd_num_channels))
+            self.fc = EqualizedDense(
+                self.channels, activation="lrelu", name="fc",
+                dtype=self.dtype_policy,
+            )
+            self.fc.build((None, self.resolution ** 2 * self.channels))
+            self.out = EqualizedDense(
+                self.output_dim, name="out", dtype=self.dtype_policy
+            )
+            self.out.build((None, self.channels))
 
     def call(self, x):
         if self.mbstd_num_channels:
@@ -114,5 +118,6 @@ class DiscriminatorEpilogue(keras.layers.Layer):
             mbstd_group_size=self.mbstd_group_size,
             mbstd_num_channels=self.mbstd_num_channels,
             conv_clamp=self.conv_clamp,
+            resolution=self.resolution,
         )
         return config

@@ -7,6 +7,7 @@ from keras import ops
 
 from digan_tf.layers import primitives as digan_ops
 from digan_tf.layers.equalized_dense import EqualizedDense
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.utils import validation
 
 
@@ -29,34 +30,37 @@ class FMMLayer(keras.layers.Layer):
     Args:
         units: int, output channels.
         rank: int, rank of the modulation. Defaults to 10.
+        in_channels: int, channels of `x`.
+        w_dim: int, size of the style `w`.
 
     References:
         Skorokhodov et al., "Adversarial Generation of Continuous Images"
         (INR-GAN), section 3.2; DIGAN (arXiv 2202.10571) section 3.1.
     """
 
-    def __init__(self, units, rank=10, **kwargs):
+    def __init__(self, units, rank=10, in_channels=512, w_dim=512,
+                 **kwargs):
         super().__init__(**kwargs)
         self.units = validation.check_int("units", units, 1)
         self.rank = validation.check_int("rank", rank, 1)
-
-    def build(self, x_shape, w_shape):
-        self.in_channels = x_shape[-1]
-        self.affine = EqualizedDense(
-            (self.in_channels + self.units) * self.rank,
-            name="affine",
-            dtype=self.dtype_policy,
-        )
-        self.affine.build(w_shape)
-        # Stored [in, out], the transpose of the authors' [out, in].
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(self.in_channels, self.units),
-            initializer=keras.initializers.RandomNormal(stddev=1.0),
-        )
-        self.bias = self.add_weight(
-            name="bias", shape=(self.units,), initializer="zeros"
-        )
+        self.in_channels = validation.check_int("in_channels", in_channels, 1)
+        self.w_dim = validation.check_int("w_dim", w_dim, 1)
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
+            self.affine = EqualizedDense(
+                (self.in_channels + self.units) * self.rank,
+                name="affine",
+                dtype=self.dtype_policy,
+            )
+            self.affine.build((None, self.w_dim))
+            # Stored [in, out], the transpose of the authors' [out, in].
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=(self.in_channels, self.units),
+                initializer=keras.initializers.RandomNormal(stddev=1.0),
+            )
+            self.bias = self.add_weight(
+                name="bias", shape=(self.units,), initializer="zeros"
+            )
 
     def modulated_weight(self, w):
         """Demodulated per-video weight [B, in_channels, units]."""
@@ -88,5 +92,6 @@ class FMMLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, rank=self.rank)
+        config.update(units=self.units, rank=self.rank,
+                      in_channels=self.in_channels, w_dim=self.w_dim)
         return config

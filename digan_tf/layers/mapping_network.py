@@ -5,6 +5,7 @@ from keras import ops
 
 from digan_tf.layers import primitives as digan_ops
 from digan_tf.layers.equalized_dense import EqualizedDense
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.utils import validation
 
 
@@ -63,10 +64,7 @@ class MappingNetwork(keras.layers.Layer):
             None if w_avg_beta is None
             else validation.check_float("w_avg_beta", w_avg_beta, 0.0)
         )
-        # Sublayers are built here, not on first call: a name scope gives
-        # their variables unique paths (SavedModels loaded by TF1 sessions,
-        # as TF Serving does, key variables by path).
-        with keras.name_scope(self.name, caller=self):
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
             self.embed = None
             features = self.z_dim
             if self.num_classes:
@@ -97,7 +95,6 @@ class MappingNetwork(keras.layers.Layer):
                     # Replicas assign their own batch means: keep their mean.
                     aggregation="mean",
                 )
-        self.built = True
 
     def call(self, z, labels=None, training=None):
         parts = []

@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from digan_tf.layers.equalized_dense import EqualizedDense
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.utils import validation
 
 
@@ -87,6 +88,12 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
         num_frequencies: int, Fourier features (128 in the paper).
         motion_sigma: float, time scale of the motion (0.25).
         fourier_scale: float, frequency scale (sqrt(10)).
+        w_dim: int, size of the style `w`.
+        motion_dim: int, size of the motion code `z_motion`.
+
+    The angles `S` and their sin and cos are computed in float32 under
+    every dtype policy: they reach tens of radians, where half precision
+    would shift fine spatial detail by a visible fraction of a period.
 
     References:
         DIGAN (arXiv 2202.10571), section 3.1, equation (3).
@@ -98,6 +105,8 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
         num_frequencies=128,
         motion_sigma=0.25,
         fourier_scale=math.sqrt(10.0),
+        w_dim=512,
+        motion_dim=512,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -111,40 +120,42 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
         self.fourier_scale = validation.check_float(
             "fourier_scale", fourier_scale, exclusive_minimum=0.0
         )
+        self.w_dim = validation.check_int("w_dim", w_dim, 1)
+        self.motion_dim = validation.check_int("motion_dim", motion_dim, 1)
         self.grid = coordinate_grid(self.resolution)
-
-    def build(self, w_shape, z_motion_shape, timestamps_shape):
         f = self.num_frequencies
-        self.xy_affine = EqualizedDense(
-            3 * f, name="xy_affine", dtype=self.dtype_policy
-        )
-        self.xy_affine.build(w_shape)
-        self.motion_affine = EqualizedDense(
-            f, name="motion_affine", dtype=self.dtype_policy
-        )
-        self.motion_affine.build((None, w_shape[-1] + z_motion_shape[-1]))
-        self.motion_mlp_0 = EqualizedDense(
-            f, activation="lrelu", name="motion_mlp_0",
-            dtype=self.dtype_policy,
-        )
-        self.motion_mlp_0.build((None, f))
-        self.motion_mlp_1 = EqualizedDense(
-            f, name="motion_mlp_1", dtype=self.dtype_policy
-        )
-        self.motion_mlp_1.build((None, f))
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
+            # float32 whatever the policy: see the class docstring.
+            self.xy_affine = EqualizedDense(3 * f, name="xy_affine",
+                                            dtype="float32")
+            self.xy_affine.build((None, self.w_dim))
+            self.motion_affine = EqualizedDense(
+                f, name="motion_affine", dtype=self.dtype_policy
+            )
+            self.motion_affine.build((None, self.w_dim + self.motion_dim))
+            self.motion_mlp_0 = EqualizedDense(
+                f, activation="lrelu", name="motion_mlp_0",
+                dtype=self.dtype_policy,
+            )
+            self.motion_mlp_0.build((None, f))
+            self.motion_mlp_1 = EqualizedDense(
+                f, name="motion_mlp_1", dtype=self.dtype_policy
+            )
+            self.motion_mlp_1.build((None, f))
 
     def call(self, w, z_motion, timestamps):
         f = self.num_frequencies
-        xy = self.xy_affine(w)  # [B, 3F]
+        xy = self.xy_affine(ops.cast(w, "float32"))  # [B, 3F]
         frequencies = ops.reshape(xy[:, : 2 * f], (-1, f, 2))
         frequencies = frequencies * self.fourier_scale
         phases = xy[:, 2 * f:]  # [B, F]
-        grid = ops.convert_to_tensor(self.grid, dtype=w.dtype)
+        grid = ops.convert_to_tensor(self.grid, dtype="float32")
         angles = ops.einsum("pc,bfc->bpf", grid, frequencies)
         angles = angles + ops.expand_dims(phases, 1)  # [B, R * R, F]
         basis = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
         basis = ops.reshape(
-            basis, (-1, self.resolution, self.resolution, 2 * f)
+            ops.cast(basis, self.compute_dtype),
+            (-1, self.resolution, self.resolution, 2 * f)
         )
 
         motion = self.motion_affine(ops.concatenate([w, z_motion], axis=-1))
@@ -171,5 +182,7 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
             num_frequencies=self.num_frequencies,
             motion_sigma=self.motion_sigma,
             fourier_scale=self.fourier_scale,
+            w_dim=self.w_dim,
+            motion_dim=self.motion_dim,
         )
         return config

@@ -8,6 +8,7 @@ from digan_tf.layers import primitives as digan_ops
 from digan_tf.layers.fmm_layer import FMMLayer
 from digan_tf.layers.motion_coordinate_embedding import MotionCoordinateEmbedding
 from digan_tf.layers.motion_coordinate_embedding import project_embedding
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.layers.to_rgb import ToRGB
 from digan_tf.utils import validation
 
@@ -90,11 +91,7 @@ class SynthesisBlock(keras.layers.Layer):
         self.upsample = self.resolution > self.input_resolution
         grid = max(self.resolution, self.input_resolution)
 
-        w_shape = (None, self.w_dim)
-        # Sublayers are built here, not on first call: a name scope gives
-        # their variables unique paths (SavedModels loaded by TF1 sessions,
-        # as TF Serving does, key variables by path).
-        with keras.name_scope(self.name, caller=self):
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
             self.embedding = None
             if self.in_channels == 0 or self.upsample:
                 self.embedding = MotionCoordinateEmbedding(
@@ -102,19 +99,18 @@ class SynthesisBlock(keras.layers.Layer):
                     num_frequencies=num_frequencies,
                     motion_sigma=motion_sigma,
                     fourier_scale=fourier_scale,
+                    w_dim=self.w_dim,
+                    motion_dim=self.motion_dim,
                     name="embedding",
                     dtype=self.dtype_policy,
                 )
-                self.embedding.build(w_shape, (None, self.motion_dim), (None, None))
             embedding_channels = 2 * num_frequencies if self.embedding else 0
 
             def fmm(name, in_features):
-                layer = FMMLayer(
-                    self.out_channels, rank=fmm_rank, name=name,
-                    dtype=self.dtype_policy,
+                return FMMLayer(
+                    self.out_channels, rank=fmm_rank, in_channels=in_features,
+                    w_dim=self.w_dim, name=name, dtype=self.dtype_policy,
                 )
-                layer.build((None, in_features), w_shape)
-                return layer
 
             self.fmm_layers = []
             if self.in_channels:
@@ -127,10 +123,9 @@ class SynthesisBlock(keras.layers.Layer):
             for index in range(self.num_extra_layers):
                 self.fmm_layers.append(fmm(f"extra{index}", self.out_channels))
             self.to_rgb = ToRGB(
-                img_channels, name="torgb", dtype=self.dtype_policy
+                img_channels, in_channels=self.out_channels, w_dim=self.w_dim,
+                name="torgb", dtype=self.dtype_policy,
             )
-            self.to_rgb.build((None, self.out_channels), w_shape)
-        self.built = True
 
     def call(self, x, img, w, z_motion, timestamps):
         layers = iter(self.fmm_layers)
@@ -156,6 +151,12 @@ class SynthesisBlock(keras.layers.Layer):
         if self.upsample:
             img = digan_ops.upsample_nearest_2x(img)
         return x, img + rgb
+
+    def compute_output_shape(self, x_shape, img_shape, w_shape,
+                             z_motion_shape, timestamps_shape):
+        grid = (w_shape[0], self.resolution, self.resolution,
+                timestamps_shape[1])
+        return (*grid, self.out_channels), (*grid, self.img_channels)
 
     def get_config(self):
         config = super().get_config()

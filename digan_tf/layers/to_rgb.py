@@ -7,6 +7,7 @@ from keras import ops
 
 from digan_tf.layers import primitives as digan_ops
 from digan_tf.layers.equalized_dense import EqualizedDense
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.utils import validation
 
 
@@ -21,32 +22,34 @@ class ToRGB(keras.layers.Layer):
 
     Args:
         channels: int, output channels. Defaults to 3.
+        in_channels: int, channels of `x`.
+        w_dim: int, size of the style `w`.
 
     References:
         StyleGAN2 (Karras et al. 2020), section 4, output skips.
     """
 
-    def __init__(self, channels=3, **kwargs):
+    def __init__(self, channels=3, in_channels=512, w_dim=512, **kwargs):
         super().__init__(**kwargs)
         self.channels = validation.check_int("channels", channels, 1)
-
-    def build(self, x_shape, w_shape):
-        self.in_channels = x_shape[-1]
-        self.affine = EqualizedDense(
-            self.in_channels,
-            bias_initializer_value=1.0,
-            name="affine",
-            dtype=self.dtype_policy,
-        )
-        self.affine.build(w_shape)
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(self.in_channels, self.channels),
-            initializer=keras.initializers.RandomNormal(stddev=1.0),
-        )
-        self.bias = self.add_weight(
-            name="bias", shape=(self.channels,), initializer="zeros"
-        )
+        self.in_channels = validation.check_int("in_channels", in_channels, 1)
+        self.w_dim = validation.check_int("w_dim", w_dim, 1)
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
+            self.affine = EqualizedDense(
+                self.in_channels,
+                bias_initializer_value=1.0,
+                name="affine",
+                dtype=self.dtype_policy,
+            )
+            self.affine.build((None, self.w_dim))
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=(self.in_channels, self.channels),
+                initializer=keras.initializers.RandomNormal(stddev=1.0),
+            )
+            self.bias = self.add_weight(
+                name="bias", shape=(self.channels,), initializer="zeros"
+            )
 
     def call(self, x, w):
         styles = self.affine(w) / math.sqrt(self.in_channels)  # [B, in]
@@ -58,5 +61,6 @@ class ToRGB(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(channels=self.channels)
+        config.update(channels=self.channels, in_channels=self.in_channels,
+                      w_dim=self.w_dim)
         return config

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from digan_tf.layers.mapping_network import MappingNetwork
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.layers.synthesis_block import SynthesisBlock
 from digan_tf.models.channels import channels_at
 from digan_tf.models.channels import check_channel_args
@@ -127,10 +128,7 @@ class Generator(keras.Model):
         self.clip_length = validation.check_int("clip_length", clip_length, 2)
 
         # === Layers ===
-        # Sublayers are built here, not on first call: a name scope gives
-        # their variables unique paths (SavedModels loaded by TF1 sessions,
-        # as TF Serving does, key variables by path).
-        with keras.name_scope(self.name, caller=self):
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
             self.mapping = MappingNetwork(
                 z_dim=self.z_dim,
                 w_dim=self.w_dim,
@@ -169,7 +167,6 @@ class Generator(keras.Model):
                 )
                 in_channels = out_channels
                 block_resolution *= 2
-        self.built = True
 
     @property
     def time_step(self):
@@ -231,6 +228,10 @@ class Generator(keras.Model):
             x, img = block(x, img, w, z_motion, timestamps)
         # [B, R, R, T, 3] -> [B, T, R, R, 3]
         return ops.cast(ops.transpose(img, (0, 3, 1, 2, 4)), "float32")
+
+    def compute_output_shape(self, z_content_shape, z_motion_shape,
+                             timestamps_shape, labels_shape=None):
+        return (*timestamps_shape[:2], self.resolution, self.resolution, 3)
 
     def get_config(self):
         return {

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.utils import validation
 
 CHECKPOINT_SCOPE = "RGB/inception_i3d"
@@ -192,26 +193,26 @@ class I3D(keras.Model):
         self.num_classes = validation.check_int("num_classes", num_classes,
                                                 1)
         # === Layers ===
-        self.units = {}
-        for scope, cin, out, kernel, strides, batch_norm in _units(
-                num_classes):
-            unit = Unit3D(out, kernel, strides, batch_norm,
-                          name=scope.replace("/", "__"),
-                          dtype=self.dtype_policy)
-            unit.build((None, None, None, None, cin))
-            self.units[scope] = unit
-        pool = dict(padding="same", dtype=self.dtype_policy)
-        self.stem_pool = keras.layers.MaxPooling3D(
-            (1, 3, 3), (1, 2, 2), name="MaxPool3d_2a_3x3", **pool)
-        self.block_pools = {
-            block: keras.layers.MaxPooling3D(kernel, strides, **pool)
-            for block, (kernel, strides) in POOL_BEFORE.items()}
-        self.branch_pool = keras.layers.MaxPooling3D(
-            (3, 3, 3), (1, 1, 1), name="branch_3_pool", **pool)
-        self.logits_pool = keras.layers.AveragePooling3D(
-            LOGITS_POOL, (1, 1, 1), padding="valid", name="logits_pool",
-            dtype=self.dtype_policy)
-        self.built = True
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
+            self.units = {}
+            for scope, cin, out, kernel, strides, batch_norm in _units(
+                    num_classes):
+                unit = Unit3D(out, kernel, strides, batch_norm,
+                              name=scope.replace("/", "__"),
+                              dtype=self.dtype_policy)
+                unit.build((None, None, None, None, cin))
+                self.units[scope] = unit
+            pool = dict(padding="same", dtype=self.dtype_policy)
+            self.stem_pool = keras.layers.MaxPooling3D(
+                (1, 3, 3), (1, 2, 2), name="MaxPool3d_2a_3x3", **pool)
+            self.block_pools = {
+                block: keras.layers.MaxPooling3D(kernel, strides, **pool)
+                for block, (kernel, strides) in POOL_BEFORE.items()}
+            self.branch_pool = keras.layers.MaxPooling3D(
+                (3, 3, 3), (1, 1, 1), name="branch_3_pool", **pool)
+            self.logits_pool = keras.layers.AveragePooling3D(
+                LOGITS_POOL, (1, 1, 1), padding="valid", name="logits_pool",
+                dtype=self.dtype_policy)
 
     def call(self, videos):
         x = self.units["Conv3d_1a_7x7"](videos)

@@ -9,6 +9,7 @@ from keras import ops
 from digan_tf.layers.discriminator_block import DiscriminatorBlock
 from digan_tf.layers.discriminator_epilogue import DiscriminatorEpilogue
 from digan_tf.layers.mapping_network import MappingNetwork
+from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.models.channels import channels_at
 from digan_tf.models.channels import check_channel_args
 from digan_tf.utils import validation
@@ -84,11 +85,7 @@ class ResidualDiscriminator(keras.Model):
 
         # === Layers ===
         self.blocks = []
-        # Sublayers are built here, not on first call: a name scope gives
-        # their variables unique paths (SavedModels loaded by TF1 sessions,
-        # as TF Serving does, key variables by path).
-        with keras.name_scope(self.name, caller=self):
-            shape = (None, self.resolution, self.resolution, self.input_channels)
+        with building_sublayers(self):  # see digan_tf.layers.sublayers
             block_resolution = self.resolution
             while block_resolution > 4:
                 block = DiscriminatorBlock(
@@ -96,12 +93,11 @@ class ResidualDiscriminator(keras.Model):
                     channels_at(block_resolution // 2, self.fmaps,
                                 self.channel_max),
                     from_rgb=not self.blocks,
+                    in_channels=self.input_channels,
                     conv_clamp=self.conv_clamp,
                     name=f"b{block_resolution}",
                     dtype=self.dtype_policy,
                 )
-                block.build(shape)
-                shape = block.compute_output_shape(shape)
                 self.blocks.append(block)
                 block_resolution //= 2
             self.epilogue = DiscriminatorEpilogue(
@@ -113,7 +109,6 @@ class ResidualDiscriminator(keras.Model):
                 name="b4",
                 dtype=self.dtype_policy,
             )
-            self.epilogue.build(shape)
             self.mapping = None
             if self.num_classes:
                 self.mapping = MappingNetwork(
@@ -125,7 +120,6 @@ class ResidualDiscriminator(keras.Model):
                     name="mapping",
                     dtype=self.dtype_policy,
                 )
-        self.built = True
 
     def call(self, images, labels=None, training=None):
         images = ops.convert_to_tensor(images)
@@ -164,6 +158,9 @@ class ResidualDiscriminator(keras.Model):
             x = ops.sum(x * cmap, axis=1, keepdims=True)
             x = x / math.sqrt(self.cmap_dim)
         return ops.cast(x, "float32")
+
+    def compute_output_shape(self, images_shape, labels_shape=None):
+        return (images_shape[0], 1)
 
     def get_config(self):
         return {
