@@ -23,7 +23,7 @@ from generator_speed import median_seconds  # noqa: E402
 from machine_peak import matmul_peak_gflops  # noqa: E402
 from train_speed import graph_gflop  # noqa: E402
 
-from digan_tf.evaluation import protocol  # noqa: E402
+from digan_tf.evaluation import features  # noqa: E402
 from digan_tf.models.i3d import I3D  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def main():
                  3), dtype=np.uint8))
     gflop = None
     for mode in args.modes.split(","):
-        embed = tf.function(lambda c: i3d(protocol.preprocess(c)),
+        embed = tf.function(lambda c: i3d(features.preprocess(c)),
                             jit_compile=mode == "xla")
         if gflop is None:
             gflop = graph_gflop(embed, clips) / args.batch

@@ -29,7 +29,7 @@ from machine_peak import matmul_peak_gflops  # noqa: E402
 
 from digan_tf.data import demo_dataset  # noqa: E402
 from digan_tf.data import pipelines  # noqa: E402
-from digan_tf.models.digan import RealPairs  # noqa: E402
+from digan_tf.training.iteration_inputs import RealPairs  # noqa: E402
 from digan_tf.training.optimizers import lazy_regularization_adam  # noqa: E402
 
 CONFIGS = {64: dict(resolution=64, fmaps=0.5), 128: dict(resolution=128,

@@ -12,6 +12,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 # The models are imported here so that `import digan_tf` registers every
 # Keras class (what `keras.models.load_model` needs for a .keras file).
+from digan_tf.evaluation.features import video_features  # noqa: E402
 from digan_tf.models.digan import DIGAN  # noqa: E402
 from digan_tf.models.generator import Generator  # noqa: E402
 from digan_tf.models.image_discriminator import ImageDiscriminator  # noqa: E402,E501
@@ -26,4 +27,5 @@ __all__ = [
     "MotionDiscriminator",
     "ResidualDiscriminator",
     "__version__",
+    "video_features",
 ]

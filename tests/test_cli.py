@@ -21,15 +21,15 @@ def test_aliases_name_the_flag_that_feeds_an_argument():
 
 
 @pytest.mark.slow
-def test_bin_train_names_the_metrics_flag_it_was_given(tmp_path):
-    """The metrics callback counts clips with its own `num_videos`; bin/train
-    must name the flag the user set (--metrics_videos)."""
+def test_bin_train_says_library_errors_in_its_flags(tmp_path):
+    """The metrics check raised in the evaluation library names `metrics`
+    and `data_dir`; bin/train prints them as its flags."""
     result = run_tool(
         "train", "--data_dir=demo", f"--run_dir={tmp_path / 'run'}",
         "--resolution=32", "--fmaps=0.03125", "--channel_max=16",
-        "--demo_videos=4", "--clip_length=8", "--metrics=fvd16_randinit",
-        "--metrics_videos=500", "--max_steps=1", "--run_eagerly=true")
+        "--demo_videos=4", "--clip_length=8", "--metrics=fvd128_randinit",
+        "--max_steps=1", "--run_eagerly=true")
     assert result.returncode != 0
-    assert "--metrics_videos=500 but --data_dir" in result.stderr, \
-        result.stderr[-2000:]
-    assert "num_videos" not in result.stderr
+    assert ("--metrics=fvd128_randinit needs videos of at least 128 frames; "
+            "--data_dir '") in result.stderr, result.stderr[-2000:]
+    assert "`" not in result.stderr.splitlines()[-1]

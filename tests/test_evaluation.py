@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import digan_tf
 from digan_tf.data import demo_dataset
+from digan_tf.evaluation import clips
 from digan_tf.evaluation import distances
 from digan_tf.evaluation import protocol
 from digan_tf.generation import sources
@@ -45,11 +46,10 @@ def test_randinit_metrics_rank_real_clips_closest(data_dir, generator):
     evaluator = protocol.Evaluator(data_dir, RANDINIT, num_videos=6,
                                      batch_size=3)
     collapsed = evaluator(generator, truncation_psi=0.0)
-    real = evaluator.real_features(randinit=True, clip_length=16)
+    _, real = evaluator.real_features(randinit=True, span=16, stride=1)
     embedder = evaluator.embedder(randinit=True)
-    clips = np.concatenate(list(protocol.real_clip_batches(
-        data_dir, 16, 12, batch_size=12, seed=0)))
-    other_real = embedder.embed(np.split(clips[6:], 2), 6, "real")
+    _, batches = clips.real_clips(data_dir, 16, 1, 6, 3, seed=1)
+    other_real = embedder.embed(batches, 6, "real")
     noise = embedder.embed(np.split(np.random.default_rng(0).integers(
         0, 256, (6, 16, 32, 32, 3), dtype=np.uint8), 2), 6, "noise")
     fvd_real = distances.frechet_distance(other_real, real)
@@ -65,9 +65,9 @@ def test_real_features_are_cached_per_dataset_length_count_and_weights(
     cache = tmp_path / "cache"
     first = protocol.Evaluator(data_dir, "fvd16_randinit", num_videos=2,
                                  cache_dir=str(cache))
-    features = first.real_features(randinit=True, clip_length=16)
+    _, features = first.real_features(randinit=True, span=16, stride=1)
     (path,) = cache.iterdir()
-    assert path.name.startswith(f"{os.path.basename(data_dir)}-16f-2-"
+    assert path.name.startswith(f"{os.path.basename(data_dir)}-16f-s1-2-"
                                 "randinit-")
     np.testing.assert_array_equal(np.load(path), features)
     # A new evaluator reads the file (proved by a marker written into it)
@@ -76,9 +76,9 @@ def test_real_features_are_cached_per_dataset_length_count_and_weights(
     second = protocol.Evaluator(data_dir, "kvd16_randinit", num_videos=2,
                                   cache_dir=str(cache))
     np.testing.assert_array_equal(
-        second.real_features(randinit=True, clip_length=16), marker)
+        second.real_features(randinit=True, span=16, stride=1)[1], marker)
     protocol.Evaluator(data_dir, "fvd16_randinit", num_videos=3,
-                         cache_dir=str(cache)).real_features(True, 16)
+                       cache_dir=str(cache)).real_features(True, 16, 1)
     assert len(list(cache.iterdir())) == 2
     assert not [p for p in cache.iterdir() if ".tmp-" in p.name]
 
@@ -98,13 +98,21 @@ def test_bin_evaluate_prints_a_table_and_writes_json(data_dir, generator,
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "g-metrics.json").read_text())
     assert report["protocol"]["num_videos"] == 3
-    assert report["protocol"]["time_step"] == pytest.approx(1 / 15)
+    assert report["flags"]["time_step"] == pytest.approx(1 / 15)
+    protocol_of = report["protocol"]["metrics"]["fvd16_randinit"]
+    assert protocol_of["real"]["source"] == os.path.abspath(data_dir)
+    assert (protocol_of["real"]["videos"], protocol_of["real"]["left_out"],
+            protocol_of["real"]["clips"]) == (16, 0, 3)
+    assert protocol_of["generated"]["sampling"] == "latent seeds, from t = 0"
+    assert len(report["protocol"]["i3d"]["randinit_digest"]) == 40
     for name in ("fvd16_randinit", "kvd16_randinit"):
         values = report["results"][name]
         assert len(values) == 2 and values[0] != values[1]
         assert all(np.isfinite(values))
-        mean = np.mean(values)
-        assert any(line.split()[:2] == [name, f"{mean:.3f}"]
+        mean, std = np.mean(values), np.std(values)
+        assert report["summary"][name] == pytest.approx(
+            {"mean": mean, "std": std})
+        assert any(line.split()[:3] == [name, f"{mean:.3f}", f"{std:.3f}"]
                    for line in result.stdout.splitlines())
     assert report["results"]["fvd16_randinit"][0] > 0
     assert len(list((tmp_path / "cache").iterdir())) == 1
@@ -112,10 +120,10 @@ def test_bin_evaluate_prints_a_table_and_writes_json(data_dir, generator,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("flag, message", [
-    ("--metrics=fvd16", "--metrics=fvd16 needs the pretrained I3D: give "
-                        "--i3d_weights"),
-    ("--num_videos=33", "--num_videos=33 but --data_dir '{data_dir}' holds "
-                        "only 32 clips of 16 frames"),
+    ("--metrics=fvd128_randinit", "--metrics=fvd128_randinit needs videos "
+     "of at least 128 frames; --data_dir '{data_dir}' has none (the longest "
+     "has 32)"),
+    ("--videos={tmp_path}", "Give exactly one of --model and --videos"),
     ("--i3d_weights={tmp_path}/i3d", "--i3d_weights: no such checkpoint or "
                                      "TF Hub module directory"),
 ])
@@ -130,8 +138,9 @@ def test_bin_evaluate_bad_flags_stop_before_any_work(data_dir, tmp_path,
     assert not (tmp_path / "cache").exists()
 
 
-def test_config_checks_metric_flags():
+def test_config_checks_metric_flags(monkeypatch):
     base = dict(data_dir="demo", run_dir="run")
+    monkeypatch.setattr(train_config, "packaged_path", lambda: None)
     with pytest.raises(ValueError, match="`metrics`=kvd128 needs the "
                        "pretrained I3D"):
         train_config.TrainConfig(**base, metrics="kvd128")

@@ -358,9 +358,12 @@ def test_query_against_a_rest_server(export_dir, generator, tmp_path):
         # float32 sums may round a value at a .5 boundary of the uint8
         # conversion the other way (seen once in four full-suite runs), so
         # frames may differ by one level, on a few values.
+        # The same batch bin/query asked for: a batch of one may differ by a
+        # level in a few values, and H.264 then encodes the frames
+        # differently.
         served_frames = rest_client.predict(
-            address, "tiny", {"seed": [9], "num_frames": 5},
-            "generate_from_seed")[0]
+            address, "tiny", {"seed": [3, 9], "num_frames": 5},
+            "generate_from_seed")[1]
         here = signatures.GeneratorSignatures(generator)
         expected = here.generate_from_seed(
             np.array([9], np.int64), np.int32(5))["video"].numpy()[0]

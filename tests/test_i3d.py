@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from digan_tf.evaluation import features
 from digan_tf.evaluation import i3d_weights
-from digan_tf.evaluation import protocol
 from digan_tf.models.i3d import I3D
 from digan_tf.models.i3d import Unit3D
 from digan_tf.models.i3d import checkpoint_variable_shapes
@@ -151,12 +151,12 @@ def test_preprocessing_is_the_reference():
     rng = np.random.default_rng(3)
     clips = rng.integers(0, 256, (2, 3, 32, 48, 3), dtype=np.uint8)
     clips[0, 0, 0, 0] = (0, 255, 128)
-    videos = protocol.preprocess(clips).numpy()
+    videos = features.preprocess(clips).numpy()
     assert videos.shape == (2, 3, 224, 224, 3)
     expected = 2 * _legacy_bilinear(clips[1, 2], 224) / 255 - 1
     np.testing.assert_allclose(videos[1, 2], expected, atol=1e-5)
     np.testing.assert_allclose(videos[0, 0, 0, 0], (-1, 1, 2 * 128 / 255 - 1),
                                atol=1e-6)
     same = rng.integers(0, 256, (1, 1, 224, 224, 3), dtype=np.uint8)
-    np.testing.assert_allclose(protocol.preprocess(same).numpy(),
+    np.testing.assert_allclose(features.preprocess(same).numpy(),
                                2 * same.astype(float) / 255 - 1, atol=1e-6)

@@ -11,7 +11,6 @@ in test_training.py and test_train_cli.py.
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import digan_tf
 from digan_tf.layers.discriminator_block import DiscriminatorBlock
@@ -86,22 +85,14 @@ def _cases():
         pytest.param(
             "I3D", lambda **k: I3D(**k),
             (np.clip(_normal(21, 1, 9, 224, 224, 3), -1, 1),),
-            marks=pytest.mark.slow),
+            id="I3D", marks=pytest.mark.slow),
     ]
 
 
-def _params():
-    return [case if isinstance(case, type(pytest.param(0))) else
-            pytest.param(*case, id=case[0]) for case in _cases()]
-
-
-def _ids(params):
-    return [p.values[0] for p in params]
-
-
-CASES = _params()
-parametrize = pytest.mark.parametrize("name, make, inputs", CASES,
-                                      ids=_ids(CASES))
+parametrize = pytest.mark.parametrize(
+    "name, make, inputs",
+    [case if hasattr(case, "values") else pytest.param(*case, id=case[0])
+     for case in _cases()])
 
 
 def _flat(outputs):
@@ -152,6 +143,10 @@ def test_symbolic_call_and_output_shape_match_the_eager_call(name, make,
 @parametrize
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_float32_variables(name, make, inputs, policy):
+    if name == "I3D":
+        pytest.skip("I3D runs in float32 only (FVD features must match the "
+                    "reference network), and half-precision 3-D "
+                    "convolutions take minutes on CPUs.")
     layer, outputs = _built(make, inputs, dtype=policy)
     compute = policy.split("_")[1]
     assert layer.weights and all(
@@ -182,9 +177,7 @@ def test_keras_file_round_trip(name, make, inputs, tmp_path):
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
-    for a, b in zip(_flat(outputs), _flat(loaded(*inputs) if loaded is not
-                                          None and isinstance(layer,
-                                                              keras.Model)
-                                          else loaded(list(inputs)))):
+    again = (loaded(*inputs) if isinstance(layer, keras.Model)
+             else loaded(list(inputs)))
+    for a, b in zip(_flat(outputs), _flat(again)):
         np.testing.assert_array_equal(a, b)
-    tf.keras.backend.clear_session() if hasattr(tf, "keras") else None

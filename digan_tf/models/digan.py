@@ -1,51 +1,15 @@
 """DIGAN's training model: generator, two discriminators, EMA generator and
 the custom `train_step` of design.md section 4."""
 
-import collections
-
 import keras
-import numpy as np
 import tensorflow as tf
 
-from digan_tf.generation import latents
 from digan_tf.models.generator import Generator
-from digan_tf.training import augment
+from digan_tf.training import distribution
+from digan_tf.training import ema
+from digan_tf.training import iteration_inputs as inputs
 from digan_tf.training import losses
 from digan_tf.utils import validation
-
-# Offsets that give each random draw of a step its own stateless seed.
-(_G_LATENTS, _G_AUG_FAKE, _D_LATENTS, _D_AUG_FAKE, _D_AUG_REAL,
- _R1_AUG_REAL) = range(6)
-
-RealPairs = collections.namedtuple("RealPairs", ["frames", "dt", "labels"])
-RealPairs.__doc__ = """A batch of real training pairs: `frames`
-[B, 2, R, R, 3] in [-1, 1], `dt` [B] (the pair's time gap as a fraction of
-the clip), `labels` int [B] or None."""
-
-FakeDraws = collections.namedtuple(
-    "FakeDraws", ["z_content", "z_motion", "timestamps", "labels"])
-FakeDraws.__doc__ = """What the generator needs for B generated pairs:
-`z_content` [B, z_dim], `z_motion` [B, motion_dim], ordered `timestamps`
-[B, 2] and `labels` int [B] (None for unconditional models)."""
-
-IterationDraws = collections.namedtuple("IterationDraws", [
-    "generator", "discriminator", "augment_generator_fake",
-    "augment_discriminator_fake", "augment_discriminator_real",
-    "augment_r1_real"])
-IterationDraws.__doc__ = """Every random draw of one training iteration:
-`generator` and `discriminator` are the `FakeDraws` of the G and D phases;
-the `augment_*` fields are `augment.AugmentParams` of each discriminator
-call (None without augmentation): the fakes of the G phase, the fakes and
-the reals of the D phase, and the reals of the R1 phase."""
-
-
-def _reduces_along_axis_0(strategy):
-    """Whether Keras reduces the logs of a step as `strategy.reduce(MEAN,
-    value, axis=0)`, which needs a batch axis: it does so for
-    MultiWorkerMirroredStrategy across several workers (the condition of
-    keras/src/backend/tensorflow/trainer.py), and a scalar fails there."""
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and strategy.extended._in_multi_worker_mode())
 
 
 @keras.saving.register_keras_serializable(package="digan_tf")
@@ -53,37 +17,20 @@ class DIGAN(keras.Model):
     """Trains a DIGAN generator against image and motion discriminators,
     one iteration as the authors' training loop runs it (design.md section 4).
 
-    Every `train_step` on a batch of real pairs `(frame_1, frame_2, dt
-    [, label])`:
-    1. G phase: non-saturating loss of both discriminators on pairs
-       generated at timestamps t1 < t2 drawn from Beta(2,1) and Beta(1,2);
-    2. D phase: the same loss of both discriminators on newly generated
-       pairs and on the real pairs;
-    3. on every `r1_interval`-th step (the first included), an R1 phase:
-       `r1_interval * r1_gamma / 2 * (|grad Dm|^2 + |grad Di|^2)` on the
-       reals, the motion gradient w.r.t. the input before DiffAugment and
-       the image gradient w.r.t. the augmented frames, as its own optimizer
-       step;
-    4. EMA generator update with `beta = 0.5 ** (batch / ema_nimg)`,
-       `ema_nimg = min(ema_kimg * 1000, images_seen * ema_rampup)`.
-    The generator runs in training mode in both the G and D phases, so its
-    `w_avg` moves twice per iteration. Generated pairs are conditioned on
-    labels drawn per phase from `class_frequencies`, not on the real
-    batch's labels. DiffAugment (color, translation) is applied to
-    everything the discriminators see, the same for both frames of a pair,
-    never to dt.
+    Every `train_step` on real pairs `(frame_1, frame_2, dt[, label])`
+runs `generator_phase`, `discriminator_phase`, on every `r1_interval`-th
+step (the first included) `r1_phase`, then `update_ema`; each method says
+what it computes. Generated pairs are conditioned on labels drawn per phase
+from `class_frequencies`; DiffAugment (color, translation) transforms both
+frames of a pair alike and never dt.
 
-    Losses are summed per sample and divided by the global batch, so the
-    update does not depend on how many replicas share the batch; every
-    random draw is stateless, seeded by (`seed`, step), made for the global
-    batch and sliced per replica, so one device and N replicas make the same
-    update (up to the minibatch-std groups, which are per replica).
-
-    `train_iteration(real, draws)` runs one iteration with explicit draws
-    (an `IterationDraws`) instead of random ones, and each phase is a
-    public method returning its loss terms and gradients: that is how the
-    authors' recorded iterations are replayed (tests/
-    test_official_training.py) and how a run can be debugged.
+    Losses are summed per sample and divided by the global batch, and every
+    random draw is stateless, made for the global batch and sliced per
+    replica (`training.iteration_inputs`), so one device and N replicas
+    make the same update (up to the per-replica minibatch-std groups).
+    `train_iteration(real, draws, with_r1)` runs an iteration with explicit
+    `IterationDraws`: that is how the authors' recorded iterations are
+    replayed and how a run can be debugged.
 
     Compile with `compile(g_optimizer=..., d_optimizer=...)`, normally
     `optimizers.lazy_regularization_adam` with intervals 4 (G) and 16 (D)
@@ -129,7 +76,7 @@ class DIGAN(keras.Model):
                                    exclusive_minimum=0.0))
         self.augment = bool(augment)
         self.seed = validation.check_int("seed", seed, 0)
-        self.class_frequencies = self._check_class_frequencies(
+        self.class_frequencies = inputs.check_class_frequencies(
             class_frequencies, generator.num_classes)
         if ema_generator is None:
             ema_generator = Generator.from_config(generator.get_config())
@@ -147,18 +94,6 @@ class DIGAN(keras.Model):
             "image_real", "image_fake")}
         self._r1_phase = None  # set while a train function variant traces
         self.built = True
-
-    @staticmethod
-    def _check_class_frequencies(frequencies, num_classes):
-        if frequencies is None:
-            return None
-        frequencies = [validation.check_float("class_frequencies", f, 0.0)
-                       for f in frequencies]
-        if len(frequencies) != num_classes or not sum(frequencies) > 0:
-            raise ValueError(
-                f"`class_frequencies` must hold one non-negative number per "
-                f"class ({num_classes}), not all zero; got {frequencies}.")
-        return frequencies
 
     @property
     def metrics(self):
@@ -245,96 +180,38 @@ class DIGAN(keras.Model):
 
     # === Training: random draws ===
 
-    def _replica_slice(self):
-        """(replica index, replicas) of the current replica context."""
-        context = tf.distribute.get_replica_context()
-        if context is None:
-            return 0, 1
-        return context.replica_id_in_sync_group, context.num_replicas_in_sync
-
-    def _seed(self, purpose):
-        return tf.stack([tf.constant(self.seed, tf.int64),
-                         self.step * 8 + purpose])
-
-    def _draw_fakes(self, batch, purpose):
-        """`FakeDraws` of this replica's samples, drawn for the global
-        batch."""
-        replica, replicas = self._replica_slice()
-        total = batch * replicas
-        seeds = tf.random.experimental.stateless_split(self._seed(purpose), 4)
-        g = self.generator
-        z = tf.random.stateless_normal((total, g.z_dim), seeds[0])
-        z_motion = tf.random.stateless_normal((total, g.motion_dim),
-                                              seeds[1])
-        t = latents.ordered_beta_pair(
-            tf.random.stateless_uniform((total, 4), seeds[2]))
-        labels = None
-        if g.num_classes:
-            frequencies = self.class_frequencies or [1.0] * g.num_classes
-            logits = np.log(np.maximum(np.asarray(frequencies, np.float64),
-                                       1e-30))[None].astype(np.float32)
-            labels = tf.random.stateless_categorical(
-                tf.constant(logits), total, seeds[3], dtype=tf.int32)[0]
-        part = slice(replica * batch, (replica + 1) * batch)
-        return FakeDraws(z[part], z_motion[part], t[part],
-                         None if labels is None else labels[part])
-
-    def _draw_augment(self, batch, purpose):
-        if not self.augment:
-            return None
-        replica, replicas = self._replica_slice()
-        resolution = self.image_discriminator.resolution
-        return augment.draw_params(self._seed(purpose), resolution,
-                                   resolution, replica * batch, batch,
-                                   batch * replicas)
-
     def draw_iteration(self, batch):
         """The `IterationDraws` that `train_step` uses at the current step
         for this replica's `batch` samples (stateless: the same numbers for
         the same seed and step)."""
-        return IterationDraws(
-            generator=self._draw_fakes(batch, _G_LATENTS),
-            discriminator=self._draw_fakes(batch, _D_LATENTS),
-            augment_generator_fake=self._draw_augment(batch, _G_AUG_FAKE),
-            augment_discriminator_fake=self._draw_augment(batch, _D_AUG_FAKE),
-            augment_discriminator_real=self._draw_augment(batch, _D_AUG_REAL),
-            augment_r1_real=self._draw_augment(batch, _R1_AUG_REAL))
+        def seed(purpose):
+            return inputs.step_seed(self.seed, self.step, purpose)
+
+        def fakes(purpose):
+            return inputs.draw_fakes(self.generator, seed(purpose), batch,
+                                     self.class_frequencies)
+
+        def augment_params(purpose):
+            if not self.augment:
+                return None
+            return inputs.draw_augment(seed(purpose), batch,
+                                       self.image_discriminator.resolution)
+
+        return inputs.IterationDraws(
+            generator=fakes(inputs.G_LATENTS),
+            discriminator=fakes(inputs.D_LATENTS),
+            augment_generator_fake=augment_params(inputs.G_AUG_FAKE),
+            augment_discriminator_fake=augment_params(inputs.D_AUG_FAKE),
+            augment_discriminator_real=augment_params(inputs.D_AUG_REAL),
+            augment_r1_real=augment_params(inputs.R1_AUG_REAL))
 
     # === Training: phases ===
 
     def _reduce(self, per_sample):
         """Sum over this replica's samples / global batch size."""
-        _, replicas = self._replica_slice()
+        _, replicas = inputs.replica_slice()
         total = tf.cast(tf.shape(per_sample)[0] * replicas, per_sample.dtype)
         return tf.reduce_sum(per_sample) / total
-
-    @staticmethod
-    def _motion_input(frames, dt):
-        """[B, R, R, 7]: both frames and a constant dt plane."""
-        dt_plane = tf.ones_like(frames[:, 0, ..., :1]) * tf.reshape(
-            tf.cast(dt, frames.dtype), (-1, 1, 1, 1))
-        return tf.concat([frames[:, 0], frames[:, 1], dt_plane], axis=-1)
-
-    def _discriminator_inputs(self, frames, dt, augment_params):
-        """Motion input [B, R, R, 7] and image input [B*2, R, R, 3] (sample
-        by sample) from frame pairs [B, 2, R, R, 3], augmented with
-        `augment_params` unless None."""
-        return self._augmented_inputs(self._motion_input(frames, dt),
-                                      augment_params)
-
-    @staticmethod
-    def _augmented_inputs(motion_input, augment_params):
-        """`_discriminator_inputs` of a motion input [B, R, R, 7]: its frames
-        augmented, its dt plane passed through untouched."""
-        frames = tf.stack([motion_input[..., :3], motion_input[..., 3:6]],
-                          axis=1)
-        if augment_params is not None:
-            frames = augment.diff_augment(frames, augment_params)
-        shape = tf.shape(frames)
-        images = tf.reshape(frames, (-1, shape[2], shape[3], 3))
-        motion = tf.concat([frames[:, 0], frames[:, 1], motion_input[..., 6:]],
-                           axis=-1)
-        return motion, images
 
     def _logits(self, motion, images, labels):
         """Motion logits [B, 1] and image logits [B, 2, 1]."""
@@ -373,9 +250,9 @@ class DIGAN(keras.Model):
         `gradients` [(variable, gradient)] and per-sample `g_loss`."""
         with tf.GradientTape() as tape:
             fake, fake_dt = self._generate_pairs(fakes)
-            inputs = self._discriminator_inputs(fake, fake_dt, augment_fake)
+            seen = inputs.pair_inputs(fake, fake_dt, augment_fake)
             per_sample = losses.generator_loss(*self._logits(
-                *inputs, fakes.labels))
+                *seen, fakes.labels))
             loss = self._reduce(per_sample)
         gradients = self._apply(self.g_optimizer, tape, loss,
                                 self.generator.trainable_variables)
@@ -388,8 +265,8 @@ class DIGAN(keras.Model):
         `fakes`. Returns `loss_terms` (the fake term, then the real term),
         `gradients`, per-sample `d_loss` and the logits."""
         fake, fake_dt = self._generate_pairs(fakes)
-        fake_inputs = self._discriminator_inputs(fake, fake_dt, augment_fake)
-        real_inputs = self._discriminator_inputs(real.frames, real.dt,
+        fake_inputs = inputs.pair_inputs(fake, fake_dt, augment_fake)
+        real_inputs = inputs.pair_inputs(real.frames, real.dt,
                                                  augment_real)
         with tf.GradientTape() as tape:
             fake_motion, fake_image = self._logits(*fake_inputs, fakes.labels)
@@ -416,12 +293,12 @@ class DIGAN(keras.Model):
         where the penalty does not reach it, like the output bias), as their
         `logits * 0` term gives. Returns `loss_terms` (the penalty times
         `r1_interval * r1_gamma / 2`), `gradients` and `r1_penalty`."""
-        motion_input = self._motion_input(real.frames, real.dt)
+        motion_input = inputs.motion_input(real.frames, real.dt)
         with tf.GradientTape() as tape:
             with tf.GradientTape(persistent=True) as inner:
                 inner.watch(motion_input)
-                motion, images = self._augmented_inputs(motion_input,
-                                                        augment_real)
+                motion, images = inputs.discriminator_inputs(motion_input,
+                                                             augment_real)
                 motion_logits, image_logits = self._logits(motion, images,
                                                            real.labels)
             motion_grad = inner.gradient(motion_logits, motion_input)
@@ -439,26 +316,13 @@ class DIGAN(keras.Model):
 
     def ema_beta(self, global_batch):
         """EMA decay of this step, from the images seen before it."""
-        batch = tf.cast(global_batch, tf.float64)
-        ema_nimg = (batch * 10 / 32 if self.ema_kimg is None
-                    else tf.constant(self.ema_kimg, tf.float64)) * 1000
-        if self.ema_rampup is not None:
-            ema_nimg = tf.minimum(
-                ema_nimg,
-                tf.cast(self.images_seen, tf.float64) * self.ema_rampup)
-        beta = 0.5 ** (batch / tf.maximum(ema_nimg, 1e-8))
-        return tf.cast(beta, tf.float32)
+        return ema.ema_beta(global_batch, self.images_seen, self.ema_kimg,
+                            self.ema_rampup)
 
     def update_ema(self, global_batch):
-        """The EMA generator moves towards the generator; buffers (w_avg)
-        are copied."""
-        beta = self.ema_beta(global_batch)
-        for ema, weight in zip(self.ema_generator.weights,
-                               self.generator.weights):
-            if weight.trainable:
-                ema.assign(weight + tf.cast(beta, ema.dtype) * (ema - weight))
-            else:
-                ema.assign(weight)
+        """The EMA generator moves towards the generator (`ema.update`)."""
+        ema.update(self.ema_generator, self.generator,
+                   self.ema_beta(global_batch))
 
     def train_iteration(self, real, draws, with_r1):
         """One training iteration in the authors' order (G phase, D phase,
@@ -474,7 +338,7 @@ class DIGAN(keras.Model):
             "generator", "discriminator" and, with R1, "r1".
         """
         batch = tf.shape(real.frames)[0]
-        _, replicas = self._replica_slice()
+        _, replicas = inputs.replica_slice()
         results = {"generator": self.generator_phase(
             draws.generator, draws.augment_generator_fake)}
         results["discriminator"] = self.discriminator_phase(
@@ -491,7 +355,7 @@ class DIGAN(keras.Model):
     def train_step(self, data):
         frames_1, frames_2, dt = data[0], data[1], data[2]
         labels = data[3] if len(data) > 3 else None
-        real = RealPairs(tf.stack([frames_1, frames_2], axis=1), dt, labels)
+        real = inputs.RealPairs(tf.stack([frames_1, frames_2], axis=1), dt, labels)
         draws = self.draw_iteration(tf.shape(frames_1)[0])
         results = self.train_iteration(real, draws, self._r1_due())
         for result in results.values():
@@ -501,7 +365,8 @@ class DIGAN(keras.Model):
         logs = {name: tracker.result()
                 for name, tracker in self.trackers.items()}
         logs["images_seen"] = tf.identity(self.images_seen)
-        if _reduces_along_axis_0(tf.distribute.get_strategy()):
+        if distribution.logs_need_batch_axis(
+                tf.distribute.get_strategy()):
             logs = {name: tf.reshape(value, (1,))
                     for name, value in logs.items()}
         return logs

@@ -230,6 +230,9 @@ class I3D(keras.Model):
         # [B, T', 1, 1, C] -> squeeze space, average time -> [B, C]
         return ops.mean(ops.squeeze(logits, axis=(2, 3)), axis=1)
 
+    def compute_output_shape(self, videos_shape):
+        return (videos_shape[0], self.num_classes)
+
     def checkpoint_variables(self):
         """{checkpoint name: Keras variable} for every weight."""
         return {f"{CHECKPOINT_SCOPE}/{scope}/{name}": variable

@@ -183,7 +183,8 @@ class MetricsCallback(keras.callbacks.Callback):
         every_kimg: float, thousands of videos between measures.
         run_dir: the run directory.
         writer: the run's `tf.summary` writer.
-        i3d_weights: path of the I3D weights, or None (random-init only).
+        i3d_weights: path of the I3D weights, or None (the packaged ones;
+            random-init metrics only without them).
         seed: int, seed of the latents and real clips.
     """
 

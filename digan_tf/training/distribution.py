@@ -220,3 +220,12 @@ def make_strategy(name):
             check_tf_config(os.environ["TF_CONFIG"])
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def logs_need_batch_axis(strategy):
+    """Whether Keras reduces the logs of a step as `strategy.reduce(MEAN,
+    value, axis=0)`, which needs a batch axis: it does so for
+    MultiWorkerMirroredStrategy across several workers (the condition of
+    keras/src/backend/tensorflow/trainer.py), and a scalar fails there."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 from digan_tf.evaluation import distances as video_metrics
+from digan_tf.evaluation.i3d_weights import packaged_path
 from digan_tf.utils import validation
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -91,10 +92,11 @@ class TrainConfig:
         validation.check_int("seed", self.seed, 0)
         for name in ("log_every", "sample_every", "checkpoint_every",
                      "keep_checkpoints", "num_samples", "demo_videos"):
-            validation.check_int(f"--{name}", getattr(self, name), 1)
+            validation.check_int(name, getattr(self, name), 1)
         if self.metrics:
             video_metrics.parse_metric_names(
-                self.metrics, have_weights=bool(self.i3d_weights))
+                self.metrics, have_weights=bool(
+                    self.i3d_weights or packaged_path()))
         validation.check_float("metrics_every_kimg",
                                self.metrics_every_kimg, exclusive_minimum=0.0)
         validation.check_int("metrics_videos", self.metrics_videos, 2)

@@ -143,9 +143,8 @@ def _train(config, strategy, chief, output):
         config.clip_length, chief=chief)
     callbacks = [monitor]
     if config.metrics and chief:
-        protocol.check_enough_clips(
-            data_dir, distances.parse_metric_names(config.metrics),
-            config.metrics_videos, argument="metrics_videos")
+        protocol.check_long_enough(
+            data_dir, distances.parse_metric_names(config.metrics))
         callbacks.append(MetricsCallback(
             data_dir, config.metrics, config.metrics_videos,
             config.metrics_every_kimg, config.run_dir, writer,
