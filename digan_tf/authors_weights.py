@@ -1,10 +1,11 @@
 """Weights of the authors' PyTorch DIGAN networks <-> our Keras models.
 
-The authors' checkpoints are pickles of PyTorch modules; dump their state
-dicts to an `.npz` with `G.` and `D.` prefixes (README, "Importing the
-authors' checkpoints"), then `load(path)` infers the configuration from the
-tensor names and shapes and returns our three models. `save` writes our
-models in the authors' layout, so that weights travel both ways.
+The authors' checkpoints are pickles of PyTorch modules:
+`authors_snapshot` reads them (configuration and tensors) without PyTorch.
+An `.npz` of their state dicts with `G.` and `D.` prefixes also works:
+`load(path)` infers the configuration from the tensor names and shapes.
+Both end in `build_models`. `save` writes our models in the authors'
+layout, so that weights travel both ways.
 
 PyTorch layouts: dense [out, in], conv [out, in, kh, kw]; ours: dense
 [in, out], conv [kh, kw, in, out]. The discriminators' 4x4 dense layer reads
@@ -240,7 +241,7 @@ def _discriminator_config(arrays, prefix, path):
     )
 
 
-def _check_filters(arrays, path):
+def check_filters(arrays, path):
     for key, value in arrays.items():
         if key.endswith("resample_filter") and not np.allclose(
             value, _RESAMPLE_FILTER
@@ -257,7 +258,8 @@ def load(
     fourier_scale=math.sqrt(10.0),
     mbstd_group_size=4,
 ):
-    """Builds our models from an `.npz` of the authors' state dicts.
+    """Builds our models from an `.npz` of the authors' state dicts, the
+    configuration inferred from the tensor names and shapes.
 
     Args:
         path: `.npz` with every tensor of the authors' generator state dict
@@ -276,30 +278,39 @@ def load(
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files
                   if k.startswith(("G.", "D."))}
-    _check_filters(arrays, path)
-    generator = Generator(
-        motion_sigma=motion_sigma,
-        fourier_scale=fourier_scale,
-        **_generator_config(arrays, path),
-    )
-    image_discriminator = ImageDiscriminator(
-        mbstd_group_size=mbstd_group_size,
-        **_discriminator_config(arrays, "D.imageD", path),
-    )
-    motion_discriminator = MotionDiscriminator(
-        mbstd_group_size=mbstd_group_size,
-        **_discriminator_config(arrays, "D.videoD", path),
-    )
+    check_filters(arrays, path)
+    return build_models(
+        arrays, path,
+        dict(motion_sigma=motion_sigma, fourier_scale=fourier_scale,
+             **_generator_config(arrays, path)),
+        *(dict(mbstd_group_size=mbstd_group_size,
+               **_discriminator_config(arrays, prefix, path))
+          for prefix in ("D.imageD", "D.videoD")))
+
+
+def build_models(arrays, source, generator_config, image_config,
+                 motion_config):
+    """Our three models from the authors' tensors `arrays` (`G.<name>`,
+    `D.<name>`, PyTorch layouts) and our constructor arguments; every
+    tensor is checked against the model it must fill.
+
+    Raises:
+        ValueError: naming `source` and the tensor that is missing, extra
+            or of the wrong shape.
+    """
+    generator = Generator(**generator_config)
+    image_discriminator = ImageDiscriminator(**image_config)
+    motion_discriminator = MotionDiscriminator(**motion_config)
     used = set()
     for name, variable, layout in named_variables(
         generator, image_discriminator, motion_discriminator
     ):
-        value = from_torch_layout(_require(arrays, name, path), layout)
+        value = from_torch_layout(_require(arrays, name, source), layout)
         if tuple(value.shape) != tuple(variable.shape):
             raise ValueError(
-                f"{path}: tensor '{name}' has shape "
+                f"{source}: tensor '{name}' has shape "
                 f"{list(arrays[name].shape)}, which does not fit the "
-                f"inferred model (expected {list(variable.shape)} after "
+                f"configured model (expected {list(variable.shape)} after "
                 "conversion to our layout)."
             )
         variable.assign(value.astype(np.float32))
@@ -309,7 +320,7 @@ def load(
     )
     if unused:
         raise ValueError(
-            f"{path}: tensors not part of a DIGAN network: {unused[:10]}"
+            f"{source}: tensors not part of a DIGAN network: {unused[:10]}"
             f"{' ...' if len(unused) > 10 else ''}."
         )
     return generator, image_discriminator, motion_discriminator
@@ -328,18 +339,28 @@ def save(path, generator, image_discriminator, motion_discriminator):
     np.savez(path, **arrays)
 
 
-def import_to_keras(npz_path, output, discriminators=True, **load_kwargs):
-    """`load(npz_path)`, then the generator to `output` (.keras) and the
+def import_to_keras(path, output, discriminators=True, **load_kwargs):
+    """The authors' networks from `path` (a `network-snapshot-*.pkl`, or an
+    `.npz` of their state dicts), the generator to `output` (.keras) and the
     discriminators to `<output stem>.{image,motion}_discriminator.keras`.
-    Returns the paths written."""
-    if not os.path.exists(npz_path):
-        raise FileNotFoundError(f"`npz_path`: no such file '{npz_path}'.")
-    generator, image_d, motion_d = load(npz_path, **load_kwargs)
+    Returns (the generator, the paths written)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"`path`: no such file '{path}'.")
+    if str(path).endswith(".pkl"):
+        from digan_tf import authors_snapshot
+
+        if load_kwargs:
+            raise ValueError(
+                f"{sorted(load_kwargs)}: a snapshot records its own "
+                "configuration; these settings are for .npz files only.")
+        generator, image_d, motion_d = authors_snapshot.load_models(path)
+    else:
+        generator, image_d, motion_d = load(path, **load_kwargs)
     stem = output[: -len(".keras")]
     outputs = [(generator, output)]
     if discriminators:
         outputs += [(image_d, f"{stem}.image_discriminator.keras"),
                     (motion_d, f"{stem}.motion_discriminator.keras")]
-    for model, path in outputs:
-        atomic_files.save_model(model, path)
-    return [path for _, path in outputs]
+    for model, target in outputs:
+        atomic_files.save_model(model, target)
+    return generator, [target for _, target in outputs]

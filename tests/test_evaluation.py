@@ -15,10 +15,12 @@ from digan_tf.evaluation import clips
 from digan_tf.evaluation import distances
 from digan_tf.evaluation import protocol
 from digan_tf.generation import sources
+from digan_tf.generation import video_writer
 from digan_tf.training import train_config
 from digan_tf.training import trainer
 from digan_tf.utils.atomic_files import save_model
 from tests import testing
+from tests import video_fixtures
 from tests.subprocesses import run_tool
 
 RANDINIT = "fvd16_randinit,kvd16_randinit"
@@ -116,6 +118,35 @@ def test_bin_evaluate_prints_a_table_and_writes_json(data_dir, generator,
                    for line in result.stdout.splitlines())
     assert report["results"]["fvd16_randinit"][0] > 0
     assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_bin_evaluate_scores_a_folder_of_another_models_videos(
+        data_dir, tmp_path):
+    """--videos: MP4 files (FFmpeg) from their first frame, the short one
+    left out and counted; the FVD is that of those decoded clips against
+    the real draw."""
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    for index, length in enumerate((20, 8, 16, 16)):
+        video_writer.write_mp4(folder / f"sample_{index}.mp4", rng.integers(
+            0, 256, (length, 32, 32, 3), dtype=np.uint8), fps=8)
+    result = _evaluate(tmp_path, f"--videos={folder}",
+                       f"--data_dir={data_dir}",
+                       "--metrics=fvd16_randinit", "--num_videos=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "samples-metrics.json").read_text())
+    generated = report["protocol"]["metrics"]["fvd16_randinit"]["generated"]
+    assert (generated["source"], generated["videos"], generated["eligible"],
+            generated["left_out"]) == (str(folder), 4, 3, 1)
+    evaluator = protocol.Evaluator(data_dir, "fvd16_randinit", num_videos=3)
+    _, real = evaluator.real_features(randinit=True, span=16, stride=1)
+    decoded = [video_fixtures.decode(str(folder / f"sample_{i}.mp4"),
+                                     limit=16) for i in (0, 2, 3)]
+    fake = evaluator.embedder(True).embed([np.stack(decoded)], 3, "fake")
+    assert report["results"]["fvd16_randinit"][0] == pytest.approx(
+        distances.frechet_distance(fake, real), rel=1e-6)
 
 
 @pytest.mark.slow

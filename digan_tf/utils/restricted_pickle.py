@@ -78,7 +78,10 @@ def load(file, allowed=None, source=None, persistent_load=None):
     source = source or getattr(file, "name", "pickle")
     try:
         value = _Unpickler(file, allowed, source, persistent_load).load()
-    except (EOFError, ValueError, TypeError, IndexError, KeyError) as error:
+    except RefusedGlobalError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError,
+            IndexError, KeyError, AttributeError) as error:
         raise pickle.UnpicklingError(
             f"'{source}' is not a readable pickle: {error}") from error
     _refuse_object_arrays(value, source)
