@@ -360,13 +360,29 @@ def discriminator_config(kwargs, source="snapshot"):
 def load_models(path):
     """(generator = G_ema, image discriminator, motion discriminator) of an
     authors' snapshot, configured from what the file records."""
+    networks = load_training_networks(path)
+    return (networks["ema_generator"], networks["image_discriminator"],
+            networks["motion_discriminator"])
+
+
+def load_training_networks(path):
+    """{"generator", "ema_generator", "image_discriminator",
+    "motion_discriminator"} of a snapshot: G and G_ema both, to resume
+    training from the authors' state."""
     from digan_tf import authors_weights
 
     snapshot = read(path)
-    arrays = {f"G.{k}": v for k, v in snapshot["G_ema"].state_dict.items()}
-    arrays.update({f"D.{k}": v for k, v in snapshot["D"].state_dict.items()})
-    authors_weights.check_filters(arrays, path)
+    d_arrays = {f"D.{k}": v for k, v in snapshot["D"].state_dict.items()}
     d_config = discriminator_config(snapshot["D"].init_kwargs, path)
-    return authors_weights.build_models(
-        arrays, path, generator_config(snapshot["G_ema"].init_kwargs, path),
-        d_config, dict(d_config))
+    networks = {}
+    for part, key in (("generator", "G"), ("ema_generator", "G_ema")):
+        arrays = {f"G.{k}": v for k, v in snapshot[key].state_dict.items()}
+        authors_weights.check_filters({**arrays, **d_arrays}, path)
+        generator, image_d, motion_d = authors_weights.build_models(
+            {**arrays, **d_arrays}, path,
+            generator_config(snapshot[key].init_kwargs, path), d_config,
+            dict(d_config))
+        networks[part] = generator
+    networks["image_discriminator"] = image_d
+    networks["motion_discriminator"] = motion_d
+    return networks

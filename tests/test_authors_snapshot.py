@@ -209,3 +209,62 @@ def test_truncated_and_corrupt_files_say_what_is_wrong(tmp_path):
     with pytest.raises(ValueError, match="other.pkl' is not a DIGAN "
                        "training snapshot"):
         authors_snapshot.read(other)
+
+
+def test_a_new_run_starts_from_the_snapshots_g_g_ema_and_d():
+    from digan_tf.training import initial_weights
+    from digan_tf.training import train_config
+    from digan_tf.training import trainer
+
+    config = train_config.TrainConfig(data_dir="demo", run_dir="unused",
+                                      resolution=32, clip_length=8,
+                                      init_from=str(SNAPSHOT))
+    initial = initial_weights.load_networks(SNAPSHOT)
+    model = trainer.build_model(config, 0, None, initial)
+    snapshot = authors_snapshot.read(SNAPSHOT)
+    # G and G_ema differ in the file; each lands where it belongs.
+    g, g_ema = (snapshot[k].state_dict["mapping.fc0.weight"].T
+                for k in ("G", "G_ema"))
+    assert np.abs(g - g_ema).max() > 1e-3
+    np.testing.assert_array_equal(
+        model.generator.mapping.dense_layers[0].kernel.numpy(), g)
+    np.testing.assert_array_equal(
+        model.ema_generator.mapping.dense_layers[0].kernel.numpy(), g_ema)
+    assert model.generator.clip_length == 8
+    assert model.motion_discriminator.conv_clamp == 256
+    for ours, theirs in zip(model.motion_discriminator.weights,
+                            initial["motion_discriminator"].weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    with pytest.raises(ValueError, match=r"`init_from` '.*' does not fit "
+                       r"this run: its resolution is 32, `resolution`=64"):
+        initial_weights.check_fits(initial, "x.pkl", 64, 0)
+
+
+@pytest.mark.slow
+def test_bin_train_init_from_fine_tunes_the_snapshot(tmp_path):
+    """One step from the snapshot: the discriminator's first layer (whose
+    weights reach hundreds) moves by at most a few Adam steps of 0.0025."""
+    import tensorflow as tf
+
+    run_dir = tmp_path / "run"
+    result = run_tool(
+        "train", "--data_dir=demo", f"--run_dir={run_dir}",
+        "--resolution=32", "--batch_size=4", "--clip_length=8",
+        "--demo_videos=4", "--num_samples=2", "--max_steps=1",
+        "--sample_every=1000", "--run_eagerly=true",
+        f"--init_from={SNAPSHOT}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    # The motion discriminator's first variable: b32.fromrgb's kernel.
+    trained = reader.get_tensor(
+        "motion_discriminator/0000_kernel/.ATTRIBUTES/VARIABLE_VALUE")
+    theirs = authors_snapshot.read(SNAPSHOT)["D"].state_dict[
+        "videoD.b32.fromrgb.weight"]
+    start = theirs.transpose(2, 3, 1, 0)
+    assert np.abs(start).max() > 100
+    assert 0 < np.abs(trained - start).max() < 0.05
+    bad = run_tool("train", "--data_dir=demo", f"--run_dir={tmp_path / 'x'}",
+                   f"--init_from={tmp_path / 'none.pkl'}")
+    assert bad.returncode != 0
+    assert f"--init_from: no such file '{tmp_path / 'none.pkl'}'" in \
+        bad.stderr

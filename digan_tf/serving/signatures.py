@@ -49,7 +49,7 @@ class ServingLimits:
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            validation.check_int(f"--{field.name}", getattr(self, field.name),
+            validation.check_int(field.name, getattr(self, field.name),
                                  1)
 
 

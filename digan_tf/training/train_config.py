@@ -4,6 +4,7 @@ factories in `training` turn it into plain constructor arguments."""
 
 import dataclasses
 import math
+import os
 
 from digan_tf.evaluation import distances as video_metrics
 from digan_tf.evaluation.i3d_weights import packaged_path
@@ -58,6 +59,7 @@ class TrainConfig:
     metrics_every_kimg: float = 100.0
     metrics_videos: int = 512
     i3d_weights: str = ""
+    init_from: str = ""
 
     def __post_init__(self):
         validation.check_power_of_two("resolution", self.resolution, 32)
@@ -72,13 +74,13 @@ class TrainConfig:
                                exclusive_minimum=0.0)
         validation.check_int("max_steps", self.max_steps, 0)
         for name in ("g_lr", "d_lr", "adam_epsilon"):
-            validation.check_float(f"--{name}", getattr(self, name),
+            validation.check_float(name, getattr(self, name),
                                    exclusive_minimum=0.0)
         for name in ("adam_beta1", "adam_beta2"):
-            value = validation.check_float(f"--{name}", getattr(self, name),
+            value = validation.check_float(name, getattr(self, name),
                                            0.0)
             if value >= 1.0:
-                raise ValueError(f"--{name} must be < 1; got {value}.")
+                raise ValueError(f"`{name}` must be < 1; got {value}.")
         validation.check_float("r1_gamma", self.r1_gamma, 0.0)
         validation.check_int("r1_interval", self.r1_interval, 1)
         validation.check_int("g_reg_interval", self.g_reg_interval, 0)
@@ -87,7 +89,7 @@ class TrainConfig:
         for name, allowed in (("strategy", STRATEGIES),
                               ("mixed_precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"--{name} must be one of {allowed}; got "
+                raise ValueError(f"`{name}` must be one of {allowed}; got "
                                  f"{getattr(self, name)!r}.")
         validation.check_int("seed", self.seed, 0)
         for name in ("log_every", "sample_every", "checkpoint_every",
@@ -105,6 +107,9 @@ class TrainConfig:
                              f"'{DEMO_DATA}').")
         if not self.run_dir:
             raise ValueError("`run_dir` is required.")
+        if self.init_from and not os.path.isfile(self.init_from):
+            raise FileNotFoundError(
+                f"`init_from`: no such file '{self.init_from}'.")
 
     @property
     def total_steps(self):

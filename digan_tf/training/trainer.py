@@ -18,6 +18,7 @@ from digan_tf.models.generator import Generator
 from digan_tf.models.image_discriminator import ImageDiscriminator
 from digan_tf.models.motion_discriminator import MotionDiscriminator
 from digan_tf.training import distribution
+from digan_tf.training import initial_weights
 from digan_tf.training import optimizers
 from digan_tf.training import train_config
 from digan_tf.training.callbacks import MetricsCallback
@@ -47,16 +48,40 @@ def resolve_data_dir(config, output_dir=None):
     return data_dir, manifest
 
 
-def build_model(config, num_classes=0, class_frequencies=None):
-    """A compiled `DIGAN` for `config` (call inside the strategy scope);
-    `class_frequencies`: training videos per class, from which the labels
-    of generated samples are drawn."""
+def _networks(config, num_classes, initial=None):
+    """{part: model} of a new run: built from the flags, or copies of the
+    `initial` networks (`initial_weights.load_networks`)."""
+    if initial:
+        copies = {part: initial_weights.rebuilt(initial[part], part)
+                  for part in ("image_discriminator", "motion_discriminator")}
+        for part in ("generator", "ema_generator"):
+            copies[part] = initial_weights.rebuilt(
+                initial[part], part, clip_length=config.clip_length)
+        return copies
     sizes = dict(resolution=config.resolution, fmaps=config.fmaps,
                  channel_max=config.channel_max, num_classes=num_classes)
+    return {
+        "generator": Generator(**sizes, clip_length=config.clip_length,
+                               name="generator"),
+        "ema_generator": None,  # DIGAN copies the generator
+        "image_discriminator": ImageDiscriminator(
+            **sizes, name="image_discriminator"),
+        "motion_discriminator": MotionDiscriminator(
+            **sizes, name="motion_discriminator"),
+    }
+
+
+def build_model(config, num_classes=0, class_frequencies=None,
+                initial=None):
+    """A compiled `DIGAN` for `config` (call inside the strategy scope);
+    `class_frequencies`: training videos per class, from which the labels
+    of generated samples are drawn; `initial`: networks to start from
+    (`initial_weights.load_networks`) instead of random ones."""
+    networks = _networks(config, num_classes, initial)
     model = DIGAN(
-        Generator(**sizes, clip_length=config.clip_length, name="generator"),
-        ImageDiscriminator(**sizes, name="image_discriminator"),
-        MotionDiscriminator(**sizes, name="motion_discriminator"),
+        networks["generator"], networks["image_discriminator"],
+        networks["motion_discriminator"],
+        ema_generator=networks["ema_generator"],
         r1_gamma=config.r1_gamma, r1_interval=config.r1_interval,
         ema_kimg=config.ema_kimg or None, ema_rampup=config.ema_rampup or None,
         augment=config.augment, seed=config.seed,
@@ -104,10 +129,15 @@ def _train(config, strategy, chief, output):
         run_dir.remove_unfinished_checkpoints(checkpoint_dir)
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     distribution.check_same_checkpoint(strategy, latest, checkpoint_dir)
+    initial = None
+    if config.init_from and not latest:  # a resumed run has its own state
+        initial = initial_weights.load_networks(config.init_from)
+        initial_weights.check_fits(initial, config.init_from,
+                                   config.resolution, num_classes)
     with strategy.scope():
         model = build_model(config, num_classes,
                             tfrecord_format.class_frequencies(manifest)
-                            if num_classes else None)
+                            if num_classes else None, initial)
         checkpoint = run_dir.make_checkpoint(model)
         run_dir.write_generator_card(output, model.generator,
                              manifest["class_names"] if num_classes else ())
