@@ -63,11 +63,8 @@ def main():
                                             jit_compile=jit_compile)
             loaded = tf.saved_model.load(paths.saved_model)
             signature = loaded.signatures["generate_from_seed"]
-            inputs = dict(
-                seed=tf.constant([1], tf.int64),
-                num_frames=tf.constant(args.frames),
-                start_time=tf.constant(0.0), time_step=tf.constant(1 / 15),
-                truncation_psi=tf.constant([1.0]))
+            inputs = dict(seed=tf.constant([1], tf.int64),
+                          num_frames=tf.constant(args.frames))
             seconds = median_seconds(
                 lambda: signature(**inputs)["video"].numpy(), args.repeats)
             rows = [("signature", args.frames / seconds)]

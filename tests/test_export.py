@@ -73,7 +73,8 @@ def _inputs(generator, batch=2, frames=12):
 def test_export_writes_tf_serving_layout_and_never_overwrites(
         export_dir, run_dir):
     assert sorted(os.listdir(export_dir)) == ["tiny", "tiny.keras"]
-    assert sorted(os.listdir(export_dir / "tiny")) == ["1"]
+    kit = ["1", "batching_parameters.txt", "models.config"]
+    assert sorted(os.listdir(export_dir / "tiny")) == kit
     version = export_dir / "tiny" / "1"
     assert (version / "saved_model.pb").is_file()
     card = json.loads((version / export.CARD_PATH).read_text())
@@ -82,13 +83,15 @@ def test_export_writes_tf_serving_layout_and_never_overwrites(
     assert card["num_classes"] == 0 and card["class_names"] == []
     assert card["limits"]["max_batch"] == 3
     assert card["source"].endswith("ckpt-2")
-    assert card["signatures"] == ["generate_from_seed", "serving_default"]
+    assert card["signatures"] == ["generate", "generate_from_seed",
+                                  "generate_from_seed_full",
+                                  "serving_default"]
 
     again = run_tool("export", f"--run_dir={run_dir}",
                  "--name=tiny", f"--export_dir={export_dir}", "--version=1")
     assert again.returncode != 0
     assert "--version=1" in again.stderr and "never overwritten" in again.stderr
-    assert sorted(os.listdir(export_dir / "tiny")) == ["1"]
+    assert sorted(os.listdir(export_dir / "tiny")) == kit
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -143,10 +146,11 @@ def serving_checkpoint_entries(generator):
     return run_dirs.checkpoint_entries(generator.weights)
 
 
-# Runs in a process that imports TensorFlow only: the SavedModel through
-# tf.saved_model.load and through the TF1 session loader, feeding the
-# tensor names of the SignatureDefs and filling left-out inputs from their
-# defaults, as TF Serving does.
+# Runs in a process that imports TensorFlow only: every documented request
+# with only the inputs it needs, through the TF1 session loader on the
+# SignatureDef tensor names (TF Serving's classic path; no defaults are
+# filled in), through tf.saved_model.load's signatures, and through its
+# callable attributes.
 _TF_ONLY = textwrap.dedent("""
     import sys
     import numpy as np
@@ -159,29 +163,28 @@ _TF_ONLY = textwrap.dedent("""
             k: requests[k] for k in ("z_content", "z_motion", "timestamps")}),
         "seeds": ("generate_from_seed", {
             "seed": requests["seed"], "num_frames": np.int32(12)}),
+        "seeds_full": ("generate_from_seed_full", {
+            "seed": requests["seed"], "num_frames": np.int32(12),
+            "start_time": np.float32(0.5), "time_step": np.float32(0.25),
+            "truncation_psi": np.float32([0.7])}),
     }
     results = {}
     with tf.compat.v1.Session(graph=tf.Graph()) as session:
         meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
         for name, (key, given) in calls.items():
             signature = meta.signature_def[key]
-            feeds = {}
-            for alias, info in signature.inputs.items():
-                value = given.get(alias)
-                if value is None:
-                    value = tf.make_ndarray(signature.defaults[alias])
-                feeds[info.name] = value
+            assert not signature.defaults, key  # nothing left to fill in
+            assert set(signature.inputs) == set(given), key
+            feeds = {signature.inputs[alias].name: value
+                     for alias, value in given.items()}
             results[f"session_{name}"] = session.run(
                 signature.outputs["video"].name, feed_dict=feeds)
     loaded = tf.saved_model.load(path)
-    defaults = {"truncation_psi": np.float32([1]), "start_time": np.float32(0),
-                "time_step": np.float32(1 / 7)}
     for name, (key, given) in calls.items():
-        function = loaded.signatures[key]
-        arguments = function.structured_input_signature[1]
-        feeds = {k: tf.constant(given.get(k, defaults.get(k)), spec.dtype)
-                 for k, spec in arguments.items()}
-        results[f"loaded_{name}"] = function(**feeds)["video"].numpy()
+        results[f"loaded_{name}"] = loaded.signatures[key](
+            **{k: tf.constant(v) for k, v in given.items()})["video"].numpy()
+        results[f"attribute_{name}"] = getattr(loaded, key)(
+            **given)["video"].numpy()
     np.savez(out_path, **results)
     print("digan_tf" in sys.modules, "keras" in sys.modules)
 """)
@@ -204,9 +207,14 @@ def test_saved_model_in_a_tensorflow_only_process(export_dir, generator,
     here = signatures.GeneratorSignatures(generator, limits)
     from_latents = here.video(z, z_motion, t)["video"].numpy()
     from_seed = here.generate_from_seed(seeds, np.int32(12))["video"].numpy()
-    for loader in ("session", "loaded"):
+    full = here.generate_from_seed_full(
+        seeds, np.int32(12), np.float32(0.5), np.float32(0.25),
+        np.float32([0.7]))["video"].numpy()
+    assert np.abs(full.astype(int) - from_seed).max() > 10  # other inputs
+    for loader in ("session", "loaded", "attribute"):
         np.testing.assert_array_equal(out[f"{loader}_latents"], from_latents)
         np.testing.assert_array_equal(out[f"{loader}_seeds"], from_seed)
+        np.testing.assert_array_equal(out[f"{loader}_seeds_full"], full)
 
     # And the Keras generator, unchunked: chunking may move a value across
     # a rounding boundary, never further.
@@ -252,7 +260,9 @@ def test_saved_model_cli_lists_the_signatures(export_dir):
         capture_output=True, text=True, timeout=300, env=quiet_env())
     assert result.returncode == 0, result.stderr[-3000:]
     for text in ("signature_def['serving_default']",
+                 "signature_def['generate']",
                  "signature_def['generate_from_seed']",
+                 "signature_def['generate_from_seed_full']",
                  "inputs['z_content']", "inputs['timestamps']",
                  "inputs['seed']", "inputs['num_frames']",
                  "outputs['video']", "dtype: DT_UINT8",
@@ -271,11 +281,9 @@ def test_limits_fail_inside_the_graph(export_dir, batch, frames, message):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         function(z_content=tf.zeros([batch, 512]),
                  z_motion=tf.zeros([batch, 512]),
-                 timestamps=tf.zeros([batch, frames]),
-                 truncation_psi=tf.ones([1]))
+                 timestamps=tf.zeros([batch, frames]))
     video = function(z_content=tf.zeros([2, 512]), z_motion=tf.zeros([2, 512]),
-                     timestamps=tf.zeros([2, 48]),
-                     truncation_psi=tf.ones([1]))["video"]
+                     timestamps=tf.zeros([2, 48]))["video"]
     assert video.shape == (2, 48, 32, 32, 3)  # just under the pixel limit
 
 
@@ -288,8 +296,8 @@ def test_conditional_export_checks_labels(tmp_path):
     call = dict(seed=seeds, num_frames=tf.constant(3),
                 start_time=tf.constant(0.0), time_step=tf.constant(0.5),
                 truncation_psi=tf.constant([0.7, 1.0]))
-    video = loaded.signatures["generate_from_seed"](
-        labels=tf.constant([2, 0], tf.int64), **call)["video"].numpy()
+    full = loaded.signatures["generate_from_seed_full"]
+    video = full(labels=tf.constant([2, 0], tf.int64), **call)["video"].numpy()
     z, z_motion = latents.latents_from_seeds(seeds, 16, 16)
     expected = video_writer.to_uint8(generator(
         z, z_motion, np.tile(np.float32([0, 0.5, 1]), (2, 1)),
@@ -297,13 +305,14 @@ def test_conditional_export_checks_labels(tmp_path):
     assert np.abs(video.astype(int) - expected).max() <= 1
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"labels must be in \[0, 3\)"):
-        loaded.signatures["generate_from_seed"](
-            labels=tf.constant([3, 0], tf.int64), **call)
+        full(labels=tf.constant([3, 0], tf.int64), **call)
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match="truncation_psi must hold 1 value or one per"):
-        loaded.signatures["generate_from_seed"](
-            labels=tf.constant([1, 0], tf.int64),
-            **dict(call, truncation_psi=tf.constant([0.5, 0.5, 0.5])))
+        full(labels=tf.constant([1, 0], tf.int64),
+             **dict(call, truncation_psi=tf.constant([0.5, 0.5, 0.5])))
+    minimal = loaded.generate_from_seed(seed=seeds, num_frames=3,
+                                        labels=tf.constant([2, 0], tf.int64))
+    assert minimal["video"].shape == (2, 3, 64, 64, 3)
 
 
 def test_all_generator_sources_render_the_same_video(
@@ -386,6 +395,191 @@ def test_query_against_a_rest_server(export_dir, generator, tmp_path):
                        "--model_name=other", f"--output_dir={tmp_path}")
         assert missing.returncode != 0 and "Servable not found" in \
             missing.stderr
+        assert "HTTP 404" in missing.stderr
+
+        # The minimal REST request of the README, and the full one.
+        minimal = rest_client.predict(
+            address, "tiny", {"seed": [9], "num_frames": 5},
+            "generate_from_seed")
+        np.testing.assert_array_equal(minimal[0], served_frames)
+        full = run_tool("query", f"--server={address}", "--model_name=tiny",
+                        "--seeds=9", "--num_frames=5", "--time_step=0.25",
+                        "--truncation_psi=0.5",
+                        f"--output_dir={tmp_path / 'full'}")
+        assert full.returncode == 0, full.stderr[-2000:]
+        lacking = run_tool("query", f"--server={address}",
+                           "--model_name=tiny", "--truncation_psi=0.5",
+                           f"--output_dir={tmp_path / 'lacking'}")
+        assert lacking.returncode != 0 and "need --time_step" in \
+            lacking.stderr
+        metadata = run_tool("query", f"--server={address}",
+                            "--model_name=tiny", "--metadata")
+        assert metadata.returncode == 0, metadata.stderr[-2000:]
+        lines = metadata.stdout.splitlines()
+        for name in signatures.SIGNATURES:
+            assert name in lines
+        assert any(line.split() == ["input", "num_frames", "DT_INT32", "[]"]
+                   for line in lines), lines
+        assert any(line.split()[:3] == ["output", "video", "DT_UINT8"]
+                   for line in lines)
+        refused = run_tool("query", f"--server={address}",
+                           "--model_name=tiny", "--seeds=1",
+                           "--num_frames=100000",
+                           f"--output_dir={tmp_path / 'refused'}")
+        assert refused.returncode != 0
+        assert "HTTP 400" in refused.stderr and \
+            "too many frames: at most 64 per video" in refused.stderr
     finally:
         server.kill()
         server.wait()
+    with pytest.raises(rest_client.ServingError, match="cannot reach"):
+        rest_client.metadata(address, "tiny")
+
+
+def _served(loaded, signature, inputs):
+    return loaded.signatures[signature](
+        **{k: tf.constant(v) for k, v in inputs.items()})["video"].numpy()
+
+
+def test_tf_serving_kit_warmup_config_and_batching(export_dir, tmp_path):
+    """Parsed with tensorflow-serving-api's own protos (a test-only
+    dependency): the warm-up records are PredictionLogs that the model
+    answers; the model config is a valid ModelServerConfig."""
+    from google.protobuf import text_format
+    from tensorflow_serving.apis import prediction_log_pb2
+    from tensorflow_serving.config import model_server_config_pb2
+
+    version = export_dir / "tiny" / "1"
+    loaded = tf.saved_model.load(str(version))
+    records = list(tf.data.TFRecordDataset(
+        str(version / "assets.extra" / "tf_serving_warmup_requests")))
+    seen = []
+    for record in records:
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        assert request.model_spec.name == "tiny"
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        video = _served(loaded, request.model_spec.signature_name, inputs)
+        assert video.shape == (1, 8, 32, 32, 3)  # frames_per_chunk frames
+        seen.append(request.model_spec.signature_name)
+    assert sorted(seen) == sorted(signatures.SIGNATURES)
+
+    config = text_format.Parse(
+        (export_dir / "tiny" / "models.config").read_text(),
+        model_server_config_pb2.ModelServerConfig())
+    (model,) = config.model_config_list.config
+    assert (model.name, model.base_path) == ("tiny", "/models/tiny")
+    assert dict(model.version_labels) == {"stable": 1, "canary": 1}
+    assert list(model.model_version_policy.specific.versions) == [1]
+    # (BatchingParameters is not in the tensorflow-serving-api wheel.)
+    batching = (export_dir / "tiny" / "batching_parameters.txt").read_text()
+    assert "max_batch_size { value: 3 }" in batching  # ServingLimits
+    assert [line.split()[1] for line in batching.splitlines()
+            if line.startswith("allowed_batch_sizes")] == ["1", "2", "3"]
+
+    # A second version: canary is the new one, stable the previous.
+    generator = digan_tf.Generator(**testing.TINY_GENERATOR)
+    for _ in range(2):
+        export.export_generator(generator, tmp_path, "two")
+    config = text_format.Parse(
+        (tmp_path / "two" / "models.config").read_text(),
+        model_server_config_pb2.ModelServerConfig())
+    labels = dict(config.model_config_list.config[0].version_labels)
+    assert labels == {"stable": 1, "canary": 2}
+
+
+# Hostile requests through the TF1 session path (TF Serving's), in a
+# process of its own whose peak memory is measured around each request.
+_HOSTILE = textwrap.dedent("""
+    import json, resource, sys, time
+    import numpy as np
+    import tensorflow as tf
+
+    path = sys.argv[1]
+    nan = np.float32("nan")
+    z = lambda b, n=512: np.zeros((b, n), np.float32)
+    cases = {
+        "huge frames": ("generate_from_seed", dict(
+            seed=np.int64([1]), num_frames=np.int32(2 ** 31 - 1))),
+        "zero frames": ("generate_from_seed", dict(
+            seed=np.int64([1]), num_frames=np.int32(0))),
+        "negative frames": ("generate_from_seed", dict(
+            seed=np.int64([1]), num_frames=np.int32(-5))),
+        "empty batch": ("generate_from_seed", dict(
+            seed=np.zeros([0], np.int64), num_frames=np.int32(4))),
+        "too many videos": ("generate_from_seed", dict(
+            seed=np.arange(4, dtype=np.int64), num_frames=np.int32(4))),
+        "rows disagree": ("serving_default", dict(
+            z_content=z(2), z_motion=z(3), timestamps=np.zeros((2, 4),
+                                                               np.float32))),
+        "wrong latent size": ("serving_default", dict(
+            z_content=z(1, 7), z_motion=z(1), timestamps=np.zeros(
+                (1, 4), np.float32))),
+        "wrong rank": ("serving_default", dict(
+            z_content=z(1), z_motion=z(1), timestamps=np.zeros(
+                (1, 4, 1), np.float32))),
+        "nan latent": ("serving_default", dict(
+            z_content=np.full((1, 512), nan), z_motion=z(1),
+            timestamps=np.zeros((1, 4), np.float32))),
+        "inf timestamp": ("serving_default", dict(
+            z_content=z(1), z_motion=z(1), timestamps=np.float32(
+                [[0, np.inf, 0.5, 1]]))),
+        "nan time step": ("generate_from_seed_full", dict(
+            seed=np.int64([1]), num_frames=np.int32(4),
+            start_time=np.float32(0), time_step=nan,
+            truncation_psi=np.float32([1]))),
+    }
+    good = ("generate_from_seed", dict(seed=np.int64([7]),
+                                       num_frames=np.int32(6)))
+    report = {}
+    with tf.compat.v1.Session(graph=tf.Graph()) as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+
+        def call(key, inputs):
+            signature = meta.signature_def[key]
+            return session.run(signature.outputs["video"].name, feed_dict={
+                signature.inputs[k].name: v for k, v in inputs.items()})
+
+        before = call(*good)
+        for name, (key, inputs) in cases.items():
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            start = time.monotonic()
+            try:
+                call(key, inputs)
+                outcome = "accepted"
+            except tf.errors.InvalidArgumentError as error:
+                outcome = " ".join(error.message.split())[:3000]
+            except ValueError as error:  # shapes: refused before Run
+                outcome = str(error)[:300]
+            report[name] = dict(
+                outcome=outcome, seconds=time.monotonic() - start,
+                grown_mb=(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                          - peak) / 1024)
+        report["same after"] = bool((call(*good) == before).all())
+    print(json.dumps(report))
+""")
+
+
+def test_hostile_requests_are_refused_fast_without_memory(export_dir):
+    result = run(python_command("-c", _HOSTILE, export_dir / "tiny" / "1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report.pop("same after") is True
+    expected = {
+        "huge frames": "too many frames: at most 64 per video",
+        "zero frames": "too few frames: at least 1",
+        "negative frames": "too few frames: at least 1",
+        "empty batch": "too few videos: at least 1",
+        "too many videos": "too many videos: at most 3 per request",
+        "rows disagree": "z_motion must have one row per z_content row",
+        "wrong latent size": "z_content",
+        "wrong rank": "timestamps",
+        "nan latent": "z_content must be finite",
+        "inf timestamp": "timestamps must be finite",
+        "nan time step": "start_time and time_step must be finite",
+    }
+    for name, message in expected.items():
+        outcome = report[name]
+        assert message in outcome["outcome"], (name, outcome)
+        assert outcome["seconds"] < 5, (name, outcome)
+        assert outcome["grown_mb"] < 200, (name, outcome)

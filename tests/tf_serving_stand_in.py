@@ -16,9 +16,11 @@ import re
 import sys
 
 import tensorflow as tf
+from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 _PREDICT = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?:predict$")
+_METADATA = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?/metadata$")
 
 
 def _signature_defs(path):
@@ -37,6 +39,16 @@ class Model:
                 path = os.path.join(base, entry)
                 self.versions[int(entry)] = (tf.saved_model.load(path),
                                              _signature_defs(path))
+
+    def metadata(self, version):
+        """TF Serving's GetModelMetadata answer, as its REST API prints it
+        (the SignatureDefMap through protobuf's JSON mapping)."""
+        version = version or max(self.versions)
+        defs = self.versions[version][1]
+        return {"model_spec": {"name": self.name, "version": str(version)},
+                "metadata": {"signature_def": {"signature_def": {
+                    key: json_format.MessageToDict(value)
+                    for key, value in defs.items()}}}}
 
     def predict(self, version, body):
         if "instances" in body:
@@ -83,6 +95,15 @@ def serve(model):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_GET(self):
+            match = _METADATA.match(self.path)
+            if not match or match.group(1) != model.name:
+                self._reply(404, {"error": f"Servable not found for "
+                                           f"request: {self.path}"})
+                return
+            self._reply(200, model.metadata(match.group(2) and
+                                            int(match.group(2))))
 
         def do_POST(self):
             match = _PREDICT.match(self.path)

@@ -62,7 +62,7 @@ def from_generator(generator, class_names=(), description="",
     computation = signatures.GeneratorSignatures(generator, limits,
                                                  jit_compile)
     card = export.model_card(generator, class_names, limits)
-    return VideoSource(computation.serving_default, card,
+    return VideoSource(computation.generate, card,
                        description or generator.name)
 
 
@@ -91,7 +91,7 @@ def open_saved_model(path):
     loaded = tf.saved_model.load(path)
     with open(os.path.join(path, export.CARD_PATH)) as f:
         card = json.load(f)
-    return VideoSource(loaded.signatures["serving_default"], card,
+    return VideoSource(loaded.signatures["generate"], card,
                        f"SavedModel {path}")
 
 

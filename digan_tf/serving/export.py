@@ -16,6 +16,7 @@ import uuid
 import tensorflow as tf
 
 from digan_tf.serving import signatures
+from digan_tf.serving import tf_serving_kit
 from digan_tf.utils import atomic_files
 
 # Written into each version (TF Serving ignores assets.extra/ except for
@@ -95,7 +96,9 @@ def export_generator(generator, export_dir, name, version=None,
     try:
         tf.saved_model.save(computation, temporary,
                             signatures=computation.signatures())
-        os.makedirs(os.path.join(temporary, "assets.extra"))
+        tf_serving_kit.write_warmup(
+            temporary, name, tf_serving_kit.warmup_requests(
+                generator, min(limits.frames_per_chunk, limits.max_frames)))
         with open(os.path.join(temporary, CARD_PATH), "w") as f:
             json.dump(card, f, indent=1)
         try:
@@ -107,6 +110,7 @@ def export_generator(generator, export_dir, name, version=None,
     finally:
         if os.path.exists(temporary):
             shutil.rmtree(temporary)
+    tf_serving_kit.write_server_files(base, name, versions(base), limits)
     keras_file = os.path.join(export_dir, f"{name}.keras")
     atomic_files.save_model(generator, keras_file)
     return ExportedPaths(final, keras_file)

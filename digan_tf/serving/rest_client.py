@@ -4,6 +4,7 @@ bodies in the columnar "inputs" form, responses parsed as documented
 NumPy, so it runs wherever `bin/query` does."""
 
 import json
+import socket
 import urllib.error
 import urllib.request
 
@@ -25,7 +26,7 @@ def predict_url(server, model_name, version=None):
 def predict_request(inputs, signature_name="serving_default"):
     """The JSON body of a columnar predict request: {"signature_name": ...,
     "inputs": {name: nested lists}}. Scalars stay scalars (e.g.
-    `num_frames`); inputs left out take the signature's defaults."""
+    `num_frames`)."""
     return {"signature_name": signature_name,
             "inputs": {name: np.asarray(value).tolist()
                        for name, value in inputs.items()}}
@@ -49,6 +50,35 @@ def parse_predict_response(body, output="video", dtype=np.uint8):
     return np.asarray(outputs, dtype)
 
 
+def _call(url, data=None, timeout=600.0):
+    """The JSON body of a GET (or a POST of `data`), with every failure a
+    `ServingError` that names the URL and what went wrong."""
+    headers = {"Content-Type": "application/json"} if data else {}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            message = json.loads(raw)["error"]
+        except (ValueError, KeyError, TypeError):
+            message = raw.decode("utf-8", "replace").strip()[:300] or (
+                error.reason)
+        raise ServingError(f"{url}: HTTP {error.code}: {message}") from error
+    except urllib.error.URLError as error:
+        raise ServingError(f"{url}: cannot reach the server "
+                           f"({error.reason}).") from error
+    except (TimeoutError, socket.timeout) as error:
+        raise ServingError(f"{url}: no answer within {timeout:g} s.") \
+            from error
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise ServingError(f"{url}: the answer is not JSON: "
+                           f"{raw[:200]!r}") from error
+
+
 def predict(server, model_name, inputs, signature_name="serving_default",
             version=None, timeout=600.0):
     """POSTs a predict request and returns the `video` array.
@@ -59,18 +89,27 @@ def predict(server, model_name, inputs, signature_name="serving_default",
     """
     url = predict_url(server, model_name, version)
     data = json.dumps(predict_request(inputs, signature_name)).encode()
-    request = urllib.request.Request(
-        url, data=data, headers={"Content-Type": "application/json"})
+    return parse_predict_response(_call(url, data, timeout))
+
+
+def metadata(server, model_name, version=None, timeout=60.0):
+    """`GET .../metadata`: the served model's signatures, as
+    {signature: {"inputs": {name: (dtype, shape)}, "outputs": ...}}."""
+    url = predict_url(server, model_name, version)[: -len(":predict")]
+    body = _call(url + "/metadata", timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        try:
-            body = json.loads(error.read())
-        except ValueError:
-            raise ServingError(f"{url}: HTTP {error.code}") from error
-        if "error" not in body:
-            raise ServingError(f"{url}: HTTP {error.code}") from error
-    except urllib.error.URLError as error:
-        raise ServingError(f"{url}: {error.reason}") from error
-    return parse_predict_response(body)
+        defs = body["metadata"]["signature_def"]["signature_def"]
+    except (KeyError, TypeError) as error:
+        raise ServingError(f"{url}/metadata: no signature_def in the "
+                           f"answer (keys {sorted(body)}).") from error
+
+    def tensors(entries):
+        return {name: (info.get("dtype", "?"), [
+            int(d.get("size", -1)) for d in
+            info.get("tensor_shape", {}).get("dim", [])])
+            for name, info in sorted(entries.items())}
+
+    return {key: {"inputs": tensors(value.get("inputs", {})),
+                  "outputs": tensors(value.get("outputs", {}))}
+            for key, value in sorted(defs.items())
+            if not key.startswith("__")}

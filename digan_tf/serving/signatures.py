@@ -1,31 +1,43 @@
 """The generator as a TensorFlow SavedModel for TF Serving.
 
-Two signatures, both returning `video` uint8 [B, T, R, R, 3]:
+Four signatures, all returning `video` uint8 [B, T, R, R, 3]; each takes
+exactly the inputs it lists, none optional, so every client and server
+(TF Serving, `tf.saved_model.load`, TF1 sessions, TF's C++ loader) can call
+it without filling in defaults:
 
-- `serving_default(z_content, z_motion, timestamps[, labels]
-  [, truncation_psi])`: the caller draws the latent codes;
-- `generate_from_seed(seed, num_frames[, labels][, start_time]
-  [, time_step][, truncation_psi])`: latent codes drawn with stateless
-  random ops from one int64 seed per video, so a seed gives the same video
-  in any process on any machine (`digan_tf.generation.latents.latents_from_seeds`).
+- `serving_default`: `z_content` [B, z], `z_motion` [B, m], `timestamps`
+  [B, T] (+ `labels` [B]);
+- `generate`: the same + `truncation_psi` [1 or B];
+- `generate_from_seed`: `seed` int64 [B], `num_frames` int32 [] (+ `labels`);
+- `generate_from_seed_full`: the same + `start_time` [], `time_step` [],
+  `truncation_psi`.
 
-Inputs in brackets with a default (`truncation_psi` = [1.0], `start_time`
-= 0, `time_step` = the training frame spacing) are stored as
-`SignatureDef.defaults`, which TF Serving fills in when a request leaves
-them out; `labels` exist for conditional models only.
+`labels` exist for conditional models only. The seed signatures draw the
+latent codes with stateless random ops from one seed per video, so a seed
+gives the same video in any process on any machine
+(`digan_tf.generation.latents.latents_from_seeds`); frames are at
+`start_time + i * time_step` (0 and the training spacing in the minimal
+one).
 
-Frames are generated in chunks of timestamps (a `tf.map_fn` loop), so
-activation memory does not grow with the number of frames, and every
-request is checked inside the graph against `ServingLimits`: a request
-over a limit fails with INVALID_ARGUMENT and a message that states it.
+Every request is checked inside the graph before anything of its size is
+allocated, against `ServingLimits`: batch, frames and output pixels between
+1 and their limits, rows that agree, labels in range, finite latents,
+timestamps and truncation. A bad request fails with INVALID_ARGUMENT and a
+message that says what is wrong. Frames are generated in chunks of
+timestamps (a `tf.map_fn` loop), so activation memory does not grow with
+the number of frames.
 """
 
 import dataclasses
+import inspect
 
 import tensorflow as tf
 
 from digan_tf.generation import latents
 from digan_tf.utils import validation
+
+SIGNATURES = ("serving_default", "generate", "generate_from_seed",
+              "generate_from_seed_full")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +80,20 @@ def _between_one_and(count, maximum, what, limit):
                 count, maximum, message=f"too many {what}: {limit}")]
 
 
+def _named(function, specs):
+    """`function(*args)` with parameters named after the `specs`, so that
+    the loaded model's attributes take them by keyword too."""
+    signature = inspect.Signature([
+        inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for spec in specs])
+
+    def named(*args, **kwargs):
+        return function(*signature.bind(*args, **kwargs).args)
+
+    named.__signature__ = signature
+    return named
+
+
 class GeneratorSignatures(tf.Module):
     """Tracks a `Generator` and defines the serving functions on it.
 
@@ -97,47 +123,40 @@ class GeneratorSignatures(tf.Module):
                   tf.TensorSpec([None, None], tf.float32, "timestamps")]
         seeded = [tf.TensorSpec([None], tf.int64, "seed"),
                   tf.TensorSpec([], tf.int32, "num_frames")]
-        labels = [tf.TensorSpec([None], tf.int64, "labels")]
-        options = [tf.TensorSpec([], tf.float32, "start_time"),
-                   tf.TensorSpec([], tf.float32, "time_step"),
-                   tf.TensorSpec([None], tf.float32, "truncation_psi")]
-        one = tf.constant([1.0])
-        start, step = tf.constant(0.0), tf.constant(g.time_step, tf.float32)
-        if g.num_classes:
-            def from_latents(z_content, z_motion, timestamps, labels,
-                             truncation_psi=one):
-                return self.video(z_content, z_motion, timestamps, labels,
-                                  truncation_psi)
+        labels = ([tf.TensorSpec([None], tf.int64, "labels")]
+                  if g.num_classes else [])
+        psi = [tf.TensorSpec([None], tf.float32, "truncation_psi")]
+        times = [tf.TensorSpec([], tf.float32, "start_time"),
+                 tf.TensorSpec([], tf.float32, "time_step")]
+        step = float(g.time_step)
 
-            def from_seed(seed, num_frames, labels, start_time=start,
-                          time_step=step, truncation_psi=one):
-                return self._video_from_seed(seed, num_frames, labels,
-                                             start_time, time_step,
-                                             truncation_psi)
-        else:
-            labels = []
+        def split(args, count):
+            """(the first `count` args, labels or None, the rest)."""
+            head, rest = list(args[:count]), list(args[count:])
+            return head, (rest.pop(0) if labels else None), rest
 
-            def from_latents(z_content, z_motion, timestamps,
-                             truncation_psi=one):
-                return self.video(z_content, z_motion, timestamps, None,
-                                  truncation_psi)
+        def from_latents(*args):
+            (z, m, t), label, rest = split(args, 3)
+            return self.video(z, m, t, label, *rest)
 
-            def from_seed(seed, num_frames, start_time=start, time_step=step,
-                          truncation_psi=one):
-                return self._video_from_seed(seed, num_frames, None,
-                                             start_time, time_step,
-                                             truncation_psi)
-        self.serving_default = tf.function(
-            from_latents, input_signature=latent + labels + options[2:])
-        self.generate_from_seed = tf.function(
-            from_seed, input_signature=seeded + labels + options)
+        def from_seed(*args):
+            (seed, frames), label, rest = split(args, 2)
+            start, spacing, truncation = rest or (0.0, step, None)
+            return self._video_from_seed(seed, frames, label, start,
+                                         spacing, truncation)
+
+        for name, function, specs in (
+                ("serving_default", from_latents, latent + labels),
+                ("generate", from_latents, latent + labels + psi),
+                ("generate_from_seed", from_seed, seeded + labels),
+                ("generate_from_seed_full", from_seed,
+                 seeded + labels + times + psi)):
+            setattr(self, name, tf.function(_named(function, specs),
+                                            input_signature=specs))
 
     def signatures(self):
-        """{signature key: tf.function}, `serving_default` first. (Passing
-        the tf.functions, not concrete functions, is what stores the
-        Python default values as `SignatureDef.defaults`.)"""
-        return {"serving_default": self.serving_default,
-                "generate_from_seed": self.generate_from_seed}
+        """{signature key: tf.function}, `serving_default` first."""
+        return {name: getattr(self, name) for name in SIGNATURES}
 
     def video(self, z_content, z_motion, timestamps, labels=None,
               truncation_psi=None):
@@ -147,8 +166,9 @@ class GeneratorSignatures(tf.Module):
         batch = tf.shape(z_content)[0]
         frames = tf.shape(timestamps)[1]
         resolution = self.generator.resolution
-        checks = self._check_request(batch, frames, resolution, z_motion,
-                                     timestamps, labels, truncation_psi)
+        checks = self._check_request(batch, frames, resolution, z_content,
+                                     z_motion, timestamps, labels,
+                                     truncation_psi)
         with tf.control_dependencies(checks):
             # Balanced chunks: n = ceil(T / max) of equal size, so padding
             # wastes less than one frame per chunk.
@@ -176,9 +196,12 @@ class GeneratorSignatures(tf.Module):
 
     def _video_from_seed(self, seed, num_frames, labels, start_time,
                          time_step, truncation_psi):
-        check = tf.debugging.assert_positive(
-            num_frames, message="num_frames must be >= 1")
-        with tf.control_dependencies([check]):
+        # The sizes are checked before `num_frames` allocates anything.
+        checks = self._check_sizes(tf.shape(seed)[0], num_frames)
+        checks.append(tf.debugging.assert_all_finite(
+            tf.stack([start_time, time_step]),
+            "start_time and time_step must be finite"))
+        with tf.control_dependencies(checks):
             times = start_time + time_step * tf.cast(tf.range(num_frames),
                                                      tf.float32)
         z_content, z_motion = latents.latents_from_seeds(
@@ -187,13 +210,13 @@ class GeneratorSignatures(tf.Module):
         return self.video(z_content, z_motion, timestamps, labels,
                           truncation_psi)
 
-    def _check_request(self, batch, frames, resolution, z_motion, timestamps,
-                       labels, truncation_psi):
-        """Assertions that fail the request with INVALID_ARGUMENT."""
+    def _check_sizes(self, batch, frames):
+        """Assertions on the batch, frame and pixel counts of a request."""
         limits = self.limits
+        resolution = self.generator.resolution
         pixels = (tf.cast(batch, tf.int64) * tf.cast(frames, tf.int64)
                   * resolution * resolution)
-        checks = [
+        return [
             *_between_one_and(batch, limits.max_batch, "videos", (
                 f"at most {limits.max_batch} per request "
                 "(ServingLimits.max_batch)")),
@@ -205,6 +228,20 @@ class GeneratorSignatures(tf.Module):
                     f"too many pixels: videos x frames x {resolution} x "
                     f"{resolution} must be at most {limits.max_pixels} "
                     "(ServingLimits.max_pixels)")),
+        ]
+
+    def _check_request(self, batch, frames, resolution, z_content, z_motion,
+                       timestamps, labels, truncation_psi):
+        """Assertions that fail the request with INVALID_ARGUMENT."""
+        checks = self._check_sizes(batch, frames) + [
+            tf.debugging.assert_all_finite(
+                z_content, "z_content must be finite (no NaN or Inf)"),
+            tf.debugging.assert_all_finite(
+                z_motion, "z_motion must be finite (no NaN or Inf)"),
+            tf.debugging.assert_all_finite(
+                timestamps, "timestamps must be finite (no NaN or Inf)"),
+            tf.debugging.assert_all_finite(
+                truncation_psi, "truncation_psi must be finite"),
             tf.debugging.assert_equal(
                 tf.shape(z_motion)[0], batch,
                 message="z_motion must have one row per z_content row"),
