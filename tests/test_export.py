@@ -6,6 +6,7 @@ request limits, and a REST round trip."""
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -583,3 +584,39 @@ def test_hostile_requests_are_refused_fast_without_memory(export_dir):
         assert message in outcome["outcome"], (name, outcome)
         assert outcome["seconds"] < 5, (name, outcome)
         assert outcome["grown_mb"] < 200, (name, outcome)
+
+
+def _compile_cpp_loader(directory):
+    """tests/cpp/load_saved_model.cc against the wheel's libtensorflow_cc."""
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("no C++ compiler on this machine (apt install g++)")
+    library = pathlib.Path(tf.sysconfig.get_lib())
+    binary = directory / "load_saved_model"
+    subprocess.run(
+        [compiler, "-std=c++17", "-O1", "-w",
+         str(ROOT / "tests" / "cpp" / "load_saved_model.cc"), "-o",
+         str(binary), *tf.sysconfig.get_compile_flags(), f"-L{library}",
+         "-Wl,--no-as-needed", "-l:libtensorflow_cc.so.2",
+         "-l:libtensorflow_framework.so.2", f"-Wl,-rpath,{library}"],
+        check=True, capture_output=True, timeout=600)
+    return binary
+
+
+def test_tensorflows_cpp_loader_runs_the_minimal_request(export_dir,
+                                                        generator, tmp_path):
+    binary = _compile_cpp_loader(tmp_path)
+    version = str(export_dir / "tiny" / "1")
+    result = subprocess.run([str(binary), version, "3", "5"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    here = signatures.GeneratorSignatures(
+        generator, signatures.ServingLimits(3, 64, 3 * 40 * 32 * 32, 8))
+    video = here.generate_from_seed(np.array([3], np.int64),
+                                    np.int32(5))["video"].numpy()
+    assert result.stdout.split() == [
+        "video", "[1,5,32,32,3]", "sum", str(int(video.astype(np.uint64).sum()))]
+    huge = subprocess.run([str(binary), version, "3", str(2 ** 31 - 1)],
+                          capture_output=True, text=True, timeout=300)
+    assert huge.stdout.startswith("refused: INVALID_ARGUMENT")
+    assert "too many frames: at most 64 per video" in huge.stdout
