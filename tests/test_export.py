@@ -402,7 +402,9 @@ def test_query_against_a_rest_server(export_dir, generator, tmp_path):
         minimal = rest_client.predict(
             address, "tiny", {"seed": [9], "num_frames": 5},
             "generate_from_seed")
-        np.testing.assert_array_equal(minimal[0], served_frames)
+        # (a batch of one may round a few values the other way)
+        difference = np.abs(minimal[0].astype(int) - served_frames)
+        assert difference.max() <= 1 and np.mean(difference > 0) < 1e-3
         full = run_tool("query", f"--server={address}", "--model_name=tiny",
                         "--seeds=9", "--num_frames=5", "--time_step=0.25",
                         "--truncation_psi=0.5",
