@@ -17,6 +17,7 @@ With several workers only the chief writes the run dir; the others write to
 temporary directories (`training.distribution.output_dir`).
 """
 
+import glob
 import json
 import os
 
@@ -146,3 +147,27 @@ def load_ema_generator(run_dir, checkpoint=None):
         raise ValueError(f"Checkpoint '{checkpoint}' does not match "
                          f"{card_path}: {error}") from error
     return generator, card["class_names"], checkpoint
+
+
+def what_next(run_dir, data_dir):
+    """Lines that say what a run wrote and the commands that use it: the
+    newest samples and checkpoint, TensorBoard, export, generate and
+    evaluate."""
+    samples = sorted(glob.glob(os.path.join(run_dir, SAMPLES, "*.gif")))
+    checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir,
+                                                         CHECKPOINTS))
+    name = os.path.basename(os.path.normpath(run_dir))
+    lines = [f"Wrote {run_dir}:"]
+    if samples:
+        lines.append(f"  samples      {samples[-1]} (and .mp4; "
+                     f"{len(samples)} in {os.path.join(run_dir, SAMPLES)})")
+    if checkpoint:
+        lines.append(f"  checkpoint   {checkpoint}")
+    lines += [
+        f"  TensorBoard  tensorboard --logdir {os.path.join(run_dir, TENSORBOARD)}",
+        "Next (re-running the same bin/train command resumes the run):",
+        f"  bin/export --run_dir={run_dir} --name={name}",
+        f"  bin/generate --model={run_dir} --output_dir={name}_videos",
+        f"  bin/evaluate --model={run_dir} --data_dir={data_dir}",
+    ]
+    return lines

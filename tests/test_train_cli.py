@@ -93,6 +93,16 @@ def test_resumes_after_sigkill_with_the_same_state(tmp_path):
     json.loads((run_dir / "config.json").read_text())
     samples = sorted(os.listdir(run_dir / "samples"))
     assert f"step-{step + 2:07d}.gif" in samples
+    # The last lines say what was written and what to run next.
+    for line in (f"  checkpoint   {final}",
+                 f"  TensorBoard  tensorboard --logdir {run_dir}/tensorboard",
+                 f"  bin/export --run_dir={run_dir} --name=run",
+                 f"  bin/generate --model={run_dir} --output_dir=run_videos",
+                 f"  bin/evaluate --model={run_dir} --data_dir="
+                 f"{run_dir}/demo_data"):
+        assert line in result.stdout.splitlines(), result.stdout[-2000:]
+    assert (f"  samples      {run_dir}/samples/step-{step + 2:07d}.gif"
+            in result.stdout)
     assert _tensorboard_tags(run_dir) >= {"Loss/g_loss", "Loss/d_loss",
                                           "Loss/r1_penalty", "samples",
                                           "Progress/images_per_second"}
