@@ -91,8 +91,11 @@ def open_saved_model(path):
     loaded = tf.saved_model.load(path)
     with open(os.path.join(path, export.CARD_PATH)) as f:
         card = json.load(f)
-    return VideoSource(loaded.signatures["generate"], card,
-                       f"SavedModel {path}")
+    # Exports older than the four signatures had truncation_psi in
+    # serving_default (as an input with a default).
+    signature = loaded.signatures.get("generate",
+                                      loaded.signatures.get("serving_default"))
+    return VideoSource(signature, card, f"SavedModel {path}")
 
 
 def open_source(path, checkpoint=None, jit_compile=False):
