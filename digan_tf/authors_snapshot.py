@@ -18,11 +18,13 @@ an error naming it.
 import collections
 import dataclasses
 import io
+import os
 import pickle
 import struct
 
 import numpy as np
 
+from digan_tf import authors_weights
 from digan_tf.utils import restricted_pickle
 
 _TORCH_SAVE_MAGIC = 0x1950A86A20F9469CFC6C
@@ -257,6 +259,8 @@ def read(path):
             or one that is not a DIGAN snapshot; the message names it.
     """
     path = str(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"`path`: no such file '{path}'.")
     try:
         snapshot = restricted_pickle.load(path, _SNAPSHOT_GLOBALS)
     except KeyError as error:
@@ -357,32 +361,35 @@ def discriminator_config(kwargs, source="snapshot"):
     )
 
 
+def _arrays(network, prefix):
+    return {f"{prefix}.{k}": v for k, v in network.state_dict.items()}
+
+
+def _models(snapshot, path):
+    """(our generator of G_ema, image and motion discriminators of D)."""
+    arrays = {**_arrays(snapshot["G_ema"], "G"), **_arrays(snapshot["D"], "D")}
+    authors_weights.check_filters(arrays, path)
+    d_config = discriminator_config(snapshot["D"].init_kwargs, path)
+    return authors_weights.build_models(
+        arrays, path, generator_config(snapshot["G_ema"].init_kwargs, path),
+        d_config, dict(d_config))
+
+
 def load_models(path):
     """(generator = G_ema, image discriminator, motion discriminator) of an
     authors' snapshot, configured from what the file records."""
-    networks = load_training_networks(path)
-    return (networks["ema_generator"], networks["image_discriminator"],
-            networks["motion_discriminator"])
+    return _models(read(path), path)
 
 
 def load_training_networks(path):
     """{"generator", "ema_generator", "image_discriminator",
     "motion_discriminator"} of a snapshot: G and G_ema both, to resume
     training from the authors' state."""
-    from digan_tf import authors_weights
-
     snapshot = read(path)
-    d_arrays = {f"D.{k}": v for k, v in snapshot["D"].state_dict.items()}
-    d_config = discriminator_config(snapshot["D"].init_kwargs, path)
-    networks = {}
-    for part, key in (("generator", "G"), ("ema_generator", "G_ema")):
-        arrays = {f"G.{k}": v for k, v in snapshot[key].state_dict.items()}
-        authors_weights.check_filters({**arrays, **d_arrays}, path)
-        generator, image_d, motion_d = authors_weights.build_models(
-            {**arrays, **d_arrays}, path,
-            generator_config(snapshot[key].init_kwargs, path), d_config,
-            dict(d_config))
-        networks[part] = generator
-    networks["image_discriminator"] = image_d
-    networks["motion_discriminator"] = motion_d
-    return networks
+    ema_generator, image_d, motion_d = _models(snapshot, path)
+    arrays = _arrays(snapshot["G"], "G")
+    authors_weights.check_filters(arrays, path)
+    generator = authors_weights.build_generator(
+        arrays, path, generator_config(snapshot["G"].init_kwargs, path))
+    return {"generator": generator, "ema_generator": ema_generator,
+            "image_discriminator": image_d, "motion_discriminator": motion_d}

@@ -275,6 +275,8 @@ def load(
             of the wrong shape.
     """
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"`path`: no such file '{path}'.")
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files
                   if k.startswith(("G.", "D."))}
@@ -288,23 +290,12 @@ def load(
           for prefix in ("D.imageD", "D.videoD")))
 
 
-def build_models(arrays, source, generator_config, image_config,
-                 motion_config):
-    """Our three models from the authors' tensors `arrays` (`G.<name>`,
-    `D.<name>`, PyTorch layouts) and our constructor arguments; every
-    tensor is checked against the model it must fill.
-
-    Raises:
-        ValueError: naming `source` and the tensor that is missing, extra
-            or of the wrong shape.
-    """
-    generator = Generator(**generator_config)
-    image_discriminator = ImageDiscriminator(**image_config)
-    motion_discriminator = MotionDiscriminator(**motion_config)
+def _fill(tensors, arrays, source):
+    """Assigns the authors' `arrays` to `tensors` ((name, variable, layout)
+    as `named_variables` yields them), each shape checked; every array but
+    the fixed resampling filters must be used."""
     used = set()
-    for name, variable, layout in named_variables(
-        generator, image_discriminator, motion_discriminator
-    ):
+    for name, variable, layout in tensors:
         value = from_torch_layout(_require(arrays, name, source), layout)
         if tuple(value.shape) != tuple(variable.shape):
             raise ValueError(
@@ -323,7 +314,30 @@ def build_models(arrays, source, generator_config, image_config,
             f"{source}: tensors not part of a DIGAN network: {unused[:10]}"
             f"{' ...' if len(unused) > 10 else ''}."
         )
-    return generator, image_discriminator, motion_discriminator
+
+
+def build_models(arrays, source, generator_config, image_config,
+                 motion_config):
+    """Our three models from the authors' tensors `arrays` (`G.<name>`,
+    `D.<name>`, PyTorch layouts) and our constructor arguments; every
+    tensor is checked against the model it must fill.
+
+    Raises:
+        ValueError: naming `source` and the tensor that is missing, extra
+            or of the wrong shape.
+    """
+    models = (Generator(**generator_config),
+              ImageDiscriminator(**image_config),
+              MotionDiscriminator(**motion_config))
+    _fill(named_variables(*models), arrays, source)
+    return models
+
+
+def build_generator(arrays, source, config):
+    """`build_models` for a generator alone (`G.<name>` tensors only)."""
+    generator = Generator(**config)
+    _fill(_generator_tensors(generator), arrays, source)
+    return generator
 
 
 def save(path, generator, image_discriminator, motion_discriminator):
@@ -339,23 +353,11 @@ def save(path, generator, image_discriminator, motion_discriminator):
     np.savez(path, **arrays)
 
 
-def import_to_keras(path, output, discriminators=True, **load_kwargs):
-    """The authors' networks from `path` (a `network-snapshot-*.pkl`, or an
-    `.npz` of their state dicts), the generator to `output` (.keras) and the
-    discriminators to `<output stem>.{image,motion}_discriminator.keras`.
-    Returns (the generator, the paths written)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"`path`: no such file '{path}'.")
-    if str(path).endswith(".pkl"):
-        from digan_tf import authors_snapshot
-
-        if load_kwargs:
-            raise ValueError(
-                f"{sorted(load_kwargs)}: a snapshot records its own "
-                "configuration; these settings are for .npz files only.")
-        generator, image_d, motion_d = authors_snapshot.load_models(path)
-    else:
-        generator, image_d, motion_d = load(path, **load_kwargs)
+def write_keras_files(models, output, discriminators=True):
+    """Writes (generator, image discriminator, motion discriminator) as
+    `output` (.keras) and, with `discriminators`, `<output stem>.
+    {image,motion}_discriminator.keras` beside it. Returns the paths."""
+    generator, image_d, motion_d = models
     stem = output[: -len(".keras")]
     outputs = [(generator, output)]
     if discriminators:
@@ -363,4 +365,4 @@ def import_to_keras(path, output, discriminators=True, **load_kwargs):
                     (motion_d, f"{stem}.motion_discriminator.keras")]
     for model, target in outputs:
         atomic_files.save_model(model, target)
-    return generator, [target for _, target in outputs]
+    return [target for _, target in outputs]

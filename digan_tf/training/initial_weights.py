@@ -8,6 +8,7 @@ import os
 
 import keras
 
+from digan_tf import authors_snapshot
 from digan_tf.models.generator import Generator
 from digan_tf.models.image_discriminator import ImageDiscriminator
 from digan_tf.models.motion_discriminator import MotionDiscriminator
@@ -35,8 +36,6 @@ def load_networks(path):
     it (the generator then starts both G and its EMA)."""
     path = os.fspath(path)
     if path.endswith(".pkl"):
-        from digan_tf import authors_snapshot
-
         return authors_snapshot.load_training_networks(path)
     if not path.endswith(".keras"):
         raise ValueError(f"`init_from` must be a .pkl snapshot or a .keras "
