@@ -96,20 +96,25 @@ def serve(model):
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self):
-            match = _METADATA.match(self.path)
+        def _match(self, pattern):
+            """The path's match for this model, or None after a 404."""
+            match = pattern.match(self.path)
             if not match or match.group(1) != model.name:
                 self._reply(404, {"error": f"Servable not found for "
                                            f"request: {self.path}"})
+                return None
+            return match
+
+        def do_GET(self):
+            match = self._match(_METADATA)
+            if not match:
                 return
             self._reply(200, model.metadata(match.group(2) and
                                             int(match.group(2))))
 
         def do_POST(self):
-            match = _PREDICT.match(self.path)
-            if not match or match.group(1) != model.name:
-                self._reply(404, {"error": f"Servable not found for "
-                                           f"request: {self.path}"})
+            match = self._match(_PREDICT)
+            if not match:
                 return
             body = json.loads(self.rfile.read(
                 int(self.headers["Content-Length"])))

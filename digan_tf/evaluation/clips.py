@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from digan_tf.data import tfrecord_format
 from digan_tf.data import video_sources
+from digan_tf.evaluation.features import batched
 from digan_tf.generation import latents
 from digan_tf.generation import video_writer
 
@@ -34,17 +35,6 @@ class ClipSet:
     eligible: int        # videos long enough for one clip
     left_out: int        # videos shorter than the span
     clips: int
-
-
-def _batches(clips, batch_size):
-    batch = []
-    for clip in clips:
-        batch.append(clip)
-        if len(batch) == batch_size:
-            yield np.stack(batch)
-            batch = []
-    if batch:
-        yield np.stack(batch)
 
 
 def _video_records(data_dir):
@@ -82,7 +72,7 @@ def real_clips(data_dir, span, stride, num_clips, batch_size, seed):
                                 for j in jpegs])
             index += 1
 
-    return info, _batches(clips(), batch_size)
+    return info, batched(clips(), batch_size)
 
 
 def generated_clips(generator, span, stride, num_clips, time_step,
@@ -139,7 +129,7 @@ def folder_clips(directory, span, stride, num_clips, resolution,
             f"`num_videos`={num_clips} needs that many.")
     info = ClipSet(os.path.abspath(directory), "first frames, name order",
                    len(paths), len(selected), short, num_clips)
-    return info, _batches(selected, batch_size)
+    return info, batched(selected, batch_size)
 
 
 def _first_frames(path, span, resolution):

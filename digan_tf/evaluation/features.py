@@ -75,6 +75,20 @@ class VideoEmbedder:
         return np.concatenate(features)
 
 
+def batched(clips, batch_size):
+    """uint8 batches of up to `batch_size` consecutive clips of one shape
+    from an iterable of clips [T, H, W, 3]."""
+    batch = []
+    for clip in clips:
+        if batch and (clip.shape != batch[0].shape
+                      or len(batch) == batch_size):
+            yield np.stack(batch)
+            batch = []
+        batch.append(clip)
+    if batch:
+        yield np.stack(batch)
+
+
 def _check_clip(clip):
     clip = np.asarray(clip)
     if clip.dtype != np.uint8 or clip.ndim != 4 or clip.shape[-1] != 3:
@@ -101,13 +115,6 @@ def video_features(clips, weights=None, batch_size=8):
     """
     clips = [_check_clip(clip) for clip in clips]
     embedder = VideoEmbedder(weights)
-    features, batch = [], []
-    for clip in clips:  # consecutive clips of one shape share a batch
-        if batch and (clip.shape != batch[0].shape
-                      or len(batch) == batch_size):
-            features.append(embedder.embed_batch(np.stack(batch)))
-            batch = []
-        batch.append(clip)
-    if batch:
-        features.append(embedder.embed_batch(np.stack(batch)))
+    features = [embedder.embed_batch(batch)
+                for batch in batched(clips, batch_size)]
     return np.concatenate(features) if features else np.zeros((0, 400))

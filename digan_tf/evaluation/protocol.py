@@ -92,11 +92,11 @@ class Evaluator:
         self.kvd_options = dict(num_subsets=kvd_subsets,
                                 subset_size=kvd_subset_size, seed=seed)
         self.jit_compile = jit_compile
-        self.resolution = tfrecord_format.read_manifest(
-            data_dir)["resolution"]
+        self.manifest = tfrecord_format.read_manifest(data_dir)
         self._embedders = {}
         self._real = {}
-        self.clip_sets = {}  # (randinit, span, stride) -> {"real", "fake"}
+        # (randinit, span, stride) -> {"real": ClipSet, "generated": ...}
+        self.clip_sets = {}
 
     def embedder(self, randinit):
         """The `VideoEmbedder` with random (`randinit`) or pretrained
@@ -118,8 +118,7 @@ class Evaluator:
         info, batches = clips.real_clips(
             self.data_dir, span, stride, self.num_videos,
             self._clip_batch(span // stride), self.seed)
-        manifest = tfrecord_format.read_manifest(self.data_dir)
-        digest = _digest(os.path.abspath(self.data_dir), manifest, span,
+        digest = _digest(os.path.abspath(self.data_dir), self.manifest, span,
                          stride, self.num_videos, self.seed,
                          embedder.weights_digest)[:12]
         name = os.path.basename(os.path.normpath(self.data_dir))
@@ -187,8 +186,8 @@ class Evaluator:
         `num_videos` long enough, from their first frame."""
         return self._measure(
             lambda span, stride, batch, repeat: clips.folder_clips(
-                directory, span, stride, self.num_videos, self.resolution,
-                batch), 1)
+                directory, span, stride, self.num_videos,
+                self.manifest["resolution"], batch), 1)
 
     def report(self):
         """What the last measurements compared, for the result JSON: per
@@ -205,8 +204,9 @@ class Evaluator:
                 "randinit": metric.randinit,
                 **{name: dataclasses.asdict(info)
                    for name, info in sets.items()}}
-        weights = {"randinit_digest": self._embedders[True].weights_digest
-                   } if True in self._embedders else {}
+        weights = {}
+        if True in self._embedders:
+            weights["randinit_digest"] = self._embedders[True].weights_digest
         if False in self._embedders:
             weights.update(path=self._embedders[False].weights,
                            digest=self._embedders[False].weights_digest)
