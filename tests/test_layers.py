@@ -5,13 +5,13 @@ import pytest
 import tensorflow as tf
 
 from digan_tf.layers import primitives as digan_ops
+from digan_tf.layers.coordinate_view import coordinate_grid
 from digan_tf.layers.discriminator_block import DiscriminatorBlock
 from digan_tf.layers.equalized_conv2d import EqualizedConv2D
 from digan_tf.layers.equalized_dense import EqualizedDense
 from digan_tf.layers.fmm_layer import FMMLayer
 from digan_tf.layers.mapping_network import MappingNetwork
 from digan_tf.layers.motion_coordinate_embedding import MotionCoordinateEmbedding
-from digan_tf.layers.motion_coordinate_embedding import coordinate_grid
 from digan_tf.layers.motion_coordinate_embedding import project_embedding
 from digan_tf.layers.synthesis_block import SynthesisBlock
 

@@ -4,24 +4,13 @@ motion-aware INR input)."""
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
+from digan_tf.layers.coordinate_view import TRAINED
+from digan_tf.layers.coordinate_view import coordinate_grid
 from digan_tf.layers.equalized_dense import EqualizedDense
 from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.utils import validation
-
-
-def coordinate_grid(size):
-    """Raw (x, y) coordinates of a size x size grid, [size * size, 2].
-
-    x along columns is arange(size) / size * 2 - 1; y along rows is the same
-    sequence reversed, so row 0 (the top) holds the largest y (design.md section 7).
-    """
-    u = np.arange(size, dtype=np.float32) / size * 2.0 - 1.0
-    x = np.tile(u[None, :], (size, 1))
-    y = np.tile(u[::-1, None], (1, size))
-    return np.stack([x, y], axis=-1).reshape(size * size, 2)
 
 
 def project_embedding(basis, phase_shift, weight):
@@ -77,9 +66,11 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
     The embedding of frame t is `[sin(S + m_t), cos(S + m_t)]`: time moves
     the phases smoothly and at low frequency (design.md section 2).
 
-    Call `layer(w, z_motion, timestamps)` with `w` [B, w_dim], `z_motion`
-    [B, motion_dim] and `timestamps` [B, T]; returns `(basis, phase_shift)`
-    with `basis = [sin S, cos S]` [B, R, R, 2 * num_frequencies] and
+    Call `layer(w, z_motion, timestamps, view=TRAINED)` with `w` [B, w_dim],
+    `z_motion` [B, motion_dim] and `timestamps` [B, T]; returns
+    `(basis, phase_shift)` with `basis = [sin S, cos S]` [B, R', R',
+    2 * num_frequencies] on the grid `view` (a `CoordinateView`) samples,
+    R' = R at the trained view, and
     `phase_shift` [B, T, num_frequencies]; `project_embedding` applies a
     weight to the embedding they define.
 
@@ -143,19 +134,22 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
             )
             self.motion_mlp_1.build((None, f))
 
-    def call(self, w, z_motion, timestamps):
+    def call(self, w, z_motion, timestamps, view=TRAINED):
         f = self.num_frequencies
         xy = self.xy_affine(ops.cast(w, "float32"))  # [B, 3F]
         frequencies = ops.reshape(xy[:, : 2 * f], (-1, f, 2))
         frequencies = frequencies * self.fourier_scale
         phases = xy[:, 2 * f:]  # [B, F]
-        grid = ops.convert_to_tensor(self.grid, dtype="float32")
+        grid = self.grid if view.is_trained else coordinate_grid(
+            self.resolution, view)
+        size = round(len(grid) ** 0.5)
+        grid = ops.convert_to_tensor(grid, dtype="float32")
         angles = ops.einsum("pc,bfc->bpf", grid, frequencies)
         angles = angles + ops.expand_dims(phases, 1)  # [B, R * R, F]
         basis = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
         basis = ops.reshape(
             ops.cast(basis, self.compute_dtype),
-            (-1, self.resolution, self.resolution, 2 * f)
+            (-1, size, size, 2 * f)
         )
 
         motion = self.motion_affine(ops.concatenate([w, z_motion], axis=-1))
@@ -167,11 +161,13 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
         phase_shift = self.motion_mlp_1(self.motion_mlp_0(motion))
         return basis, phase_shift
 
-    def compute_output_shape(self, w_shape, z_motion_shape, timestamps_shape):
+    def compute_output_shape(self, w_shape, z_motion_shape, timestamps_shape,
+                             view=TRAINED):
         f = self.num_frequencies
         batch = w_shape[0]
+        size = view.grid_size(self.resolution)[0]
         return (
-            (batch, self.resolution, self.resolution, 2 * f),
+            (batch, size, size, 2 * f),
             (batch, timestamps_shape[1], f),
         )
 

@@ -5,6 +5,7 @@ import math
 import keras
 
 from digan_tf.layers import primitives as digan_ops
+from digan_tf.layers.coordinate_view import TRAINED
 from digan_tf.layers.fmm_layer import FMMLayer
 from digan_tf.layers.motion_coordinate_embedding import MotionCoordinateEmbedding
 from digan_tf.layers.motion_coordinate_embedding import project_embedding
@@ -32,8 +33,9 @@ class SynthesisBlock(keras.layers.Layer):
     Features are [B, H, W, T, C]: all frames of a video share the style
     weights, so each layer is one matmul per video.
 
-    Call `block(x, img, w, z_motion, timestamps)`; `x` and `img` are None for
-    the first block. Returns `(x, img)`.
+    Call `block(x, img, w, z_motion, timestamps, view=TRAINED)`; `x` and
+    `img` are None for the first block; `view` (a `CoordinateView`) says
+    where the embedding samples the plane. Returns `(x, img)`.
 
     Args:
         resolution: int, nominal block resolution (4, 8, ..., R).
@@ -127,11 +129,12 @@ class SynthesisBlock(keras.layers.Layer):
                 name="torgb", dtype=self.dtype_policy,
             )
 
-    def call(self, x, img, w, z_motion, timestamps):
+    def call(self, x, img, w, z_motion, timestamps, view=TRAINED):
         layers = iter(self.fmm_layers)
         if self.embedding is not None:
             # The first layer takes [features, embedding] in split form.
-            basis, phase_shift = self.embedding(w, z_motion, timestamps)
+            basis, phase_shift = self.embedding(w, z_motion, timestamps,
+                                                view=view)
             first = next(layers)
             weight = first.modulated_weight(w)
             y = project_embedding(
@@ -153,9 +156,9 @@ class SynthesisBlock(keras.layers.Layer):
         return x, img + rgb
 
     def compute_output_shape(self, x_shape, img_shape, w_shape,
-                             z_motion_shape, timestamps_shape):
-        grid = (w_shape[0], self.resolution, self.resolution,
-                timestamps_shape[1])
+                             z_motion_shape, timestamps_shape, view=TRAINED):
+        size = view.grid_size(self.resolution)[0]
+        grid = (w_shape[0], size, size, timestamps_shape[1])
         return (*grid, self.out_channels), (*grid, self.img_channels)
 
     def get_config(self):

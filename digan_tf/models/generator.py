@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from digan_tf.layers.coordinate_view import CoordinateView
 from digan_tf.layers.mapping_network import MappingNetwork
 from digan_tf.layers.sublayers import building_sublayers
 from digan_tf.layers.synthesis_block import SynthesisBlock
@@ -30,6 +31,13 @@ class Generator(keras.Model):
     integer `labels` [B]; returns frames [B, T, R, R, 3] float32, about
     [-1, 1]. `truncation_psi` (scalar or [B]) pulls `w` towards its tracked
     average.
+
+    Every layer is per pixel, so the coordinate grids can be sampled anew:
+    `resolution_scale=s` renders s x R pixels over the same frame,
+    `field_of_view=f` renders f x R pixels at the trained density, the
+    trained frame in the centre (`CoordinateView`, design.md section 7).
+    `generator.synthesize(w, z_motion, timestamps, ...)` renders from
+    styles `w` [B, w_dim] instead of content codes (what `style` gives).
 
     Args:
         resolution: int, output size R, a power of two >= 32 (128).
@@ -213,6 +221,8 @@ class Generator(keras.Model):
         labels=None,
         truncation_psi=1.0,
         training=None,
+        resolution_scale=1.0,
+        field_of_view=1.0,
     ):
         z_content = ops.convert_to_tensor(z_content)
         z_motion = ops.convert_to_tensor(z_motion)
@@ -220,18 +230,46 @@ class Generator(keras.Model):
         if labels is not None:
             labels = ops.convert_to_tensor(labels)
         self.check_inputs(z_content, z_motion, timestamps, labels)
+        view = self.view(resolution_scale, field_of_view)
         w = self.style(z_content, labels, truncation_psi, training)
+        return self._synthesize(w, z_motion, timestamps, view)
+
+    def view(self, resolution_scale=1.0, field_of_view=1.0):
+        """The `CoordinateView`, checked against this generator's grids
+        (a ValueError names the argument that does not fit)."""
+        view = CoordinateView(resolution_scale, field_of_view)
+        view.check(self)
+        return view
+
+    def synthesize(self, w, z_motion, timestamps, resolution_scale=1.0,
+                   field_of_view=1.0):
+        """Frames [B, T, R', R', 3] from styles `w` [B, w_dim] (as
+        `style` gives them), e.g. styles fitted to a real video."""
+        w = ops.convert_to_tensor(w)
+        validation.check_tensor("w", w, (None, self.w_dim),
+                                ("float32", "float16", "bfloat16", "float64"))
+        validation.check_tensor("z_motion", ops.convert_to_tensor(z_motion),
+                                (w.shape[0], self.motion_dim),
+                                ("float32", "float16", "bfloat16", "float64"))
+        view = self.view(resolution_scale, field_of_view)
+        return self._synthesize(ops.cast(w, self.compute_dtype), z_motion,
+                                timestamps, view)
+
+    def _synthesize(self, w, z_motion, timestamps, view):
         z_motion = ops.cast(z_motion, w.dtype)
         timestamps = ops.cast(timestamps, w.dtype)
         x = img = None
         for block in self.synthesis_blocks:
-            x, img = block(x, img, w, z_motion, timestamps)
+            x, img = block(x, img, w, z_motion, timestamps, view=view)
         # [B, R, R, T, 3] -> [B, T, R, R, 3]
         return ops.cast(ops.transpose(img, (0, 3, 1, 2, 4)), "float32")
 
     def compute_output_shape(self, z_content_shape, z_motion_shape,
-                             timestamps_shape, labels_shape=None):
-        return (*timestamps_shape[:2], self.resolution, self.resolution, 3)
+                             timestamps_shape, labels_shape=None,
+                             resolution_scale=1.0, field_of_view=1.0):
+        size = self.view(resolution_scale, field_of_view).output_size(
+            self.resolution)
+        return (*timestamps_shape[:2], size, size, 3)
 
     def get_config(self):
         return {

@@ -15,6 +15,7 @@ import uuid
 
 import tensorflow as tf
 
+from digan_tf.layers.coordinate_view import TRAINED
 from digan_tf.serving import signatures
 from digan_tf.serving import tf_serving_kit
 from digan_tf.utils import atomic_files
@@ -31,10 +32,15 @@ class ExportedPaths:
     keras_file: str
 
 
-def model_card(generator, class_names=(), limits=None, **extra):
-    """What a user of an export needs to know about it (JSON-able)."""
+def model_card(generator, class_names=(), limits=None, view=TRAINED,
+               **extra):
+    """What a user of an export needs to know about it (JSON-able);
+    `resolution` is that of the rendered frames under `view`."""
     card = {
-        "resolution": generator.resolution,
+        "resolution": view.output_size(generator.resolution),
+        "trained_resolution": generator.resolution,
+        "resolution_scale": view.resolution_scale,
+        "field_of_view": view.field_of_view,
         "clip_length": generator.clip_length,
         "time_step": generator.time_step,
         "num_classes": generator.num_classes,
@@ -58,13 +64,15 @@ def versions(base):
 
 def export_generator(generator, export_dir, name, version=None,
                      class_names=(), limits=signatures.ServingLimits(),
-                     jit_compile=False, source=""):
+                     jit_compile=False, source="", view=TRAINED):
     """Writes `export_dir/name/<version>/` and `export_dir/name.keras`.
 
     Args:
         version: int >= 1; default the next free version (1 for a new name).
         class_names: names of the labels of a conditional generator.
         source: where the weights come from (recorded in the model card).
+        view: the `CoordinateView` the signatures render (scaled or
+            widened frames); the .keras file is the generator itself.
 
     Returns:
         `ExportedPaths`.
@@ -89,8 +97,8 @@ def export_generator(generator, export_dir, name, version=None,
     os.makedirs(base, exist_ok=True)
     temporary = os.path.join(base, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
     computation = signatures.GeneratorSignatures(generator, limits,
-                                                 jit_compile)
-    card = model_card(generator, class_names, limits,
+                                                 jit_compile, view)
+    card = model_card(generator, class_names, limits, view,
                       jit_compile=jit_compile, source=source,
                       signatures=sorted(computation.signatures()))
     try:

@@ -19,6 +19,10 @@ gives the same video in any process on any machine
 `start_time + i * time_step` (0 and the training spacing in the minimal
 one).
 
+R is the generator's resolution, or `view.output_size(resolution)` for an
+export rendered at another `CoordinateView` (`bin/export
+--resolution_scale`, `--field_of_view`).
+
 Every request is checked inside the graph before anything of its size is
 allocated, against `ServingLimits`: batch, frames and output pixels between
 1 and their limits, rows that agree, labels in range, finite latents,
@@ -34,6 +38,7 @@ import inspect
 import tensorflow as tf
 
 from digan_tf.generation import latents
+from digan_tf.layers.coordinate_view import TRAINED
 from digan_tf.utils import validation
 
 SIGNATURES = ("serving_default", "generate", "generate_from_seed",
@@ -102,12 +107,19 @@ class GeneratorSignatures(tf.Module):
 
     Args:
         generator: a `digan_tf.Generator` (its EMA weights, for a run).
-        limits: `ServingLimits`.
+        limits: `ServingLimits`; its pixel limit counts output pixels.
         jit_compile: compile each chunk with XLA.
+        view: the `CoordinateView` every request renders (R becomes
+            `view.output_size(generator.resolution)`): a scaled or widened
+            export.
     """
 
-    def __init__(self, generator, limits=ServingLimits(), jit_compile=False):
+    def __init__(self, generator, limits=ServingLimits(), jit_compile=False,
+                 view=TRAINED):
         super().__init__(name="digan_generator")
+        view.check(generator)
+        self.view = view
+        self.output_size = view.output_size(generator.resolution)
         # Track the tf.Variables behind the Keras variables, not the Keras
         # model: a Keras variable saves a copy of itself, which TF1 session
         # loaders (TF Serving's) restore while the functions read the
@@ -165,8 +177,8 @@ class GeneratorSignatures(tf.Module):
             truncation_psi = tf.ones([1])
         batch = tf.shape(z_content)[0]
         frames = tf.shape(timestamps)[1]
-        resolution = self.generator.resolution
-        checks = self._check_request(batch, frames, resolution, z_content,
+        resolution = self.output_size
+        checks = self._check_request(batch, frames, z_content,
                                      z_motion, timestamps, labels,
                                      truncation_psi)
         with tf.control_dependencies(checks):
@@ -192,7 +204,9 @@ class GeneratorSignatures(tf.Module):
                       truncation_psi):
         return frames_to_uint8(self.generator(
             z_content, z_motion, timestamps, labels=labels,
-            truncation_psi=truncation_psi))
+            truncation_psi=truncation_psi,
+            resolution_scale=self.view.resolution_scale,
+            field_of_view=self.view.field_of_view))
 
     def _video_from_seed(self, seed, num_frames, labels, start_time,
                          time_step, truncation_psi):
@@ -213,7 +227,7 @@ class GeneratorSignatures(tf.Module):
     def _check_sizes(self, batch, frames):
         """Assertions on the batch, frame and pixel counts of a request."""
         limits = self.limits
-        resolution = self.generator.resolution
+        resolution = self.output_size
         pixels = (tf.cast(batch, tf.int64) * tf.cast(frames, tf.int64)
                   * resolution * resolution)
         return [
@@ -230,7 +244,7 @@ class GeneratorSignatures(tf.Module):
                     "(ServingLimits.max_pixels)")),
         ]
 
-    def _check_request(self, batch, frames, resolution, z_content, z_motion,
+    def _check_request(self, batch, frames, z_content, z_motion,
                        timestamps, labels, truncation_psi):
         """Assertions that fail the request with INVALID_ARGUMENT."""
         checks = self._check_sizes(batch, frames) + [
