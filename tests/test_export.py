@@ -21,6 +21,7 @@ from digan_tf import run_dir as run_dirs
 from digan_tf.generation import latents
 from digan_tf.generation import sources
 from digan_tf.generation import video_writer
+from digan_tf.layers.coordinate_view import CoordinateView
 from digan_tf.serving import export
 from digan_tf.serving import rest_client
 from digan_tf.serving import signatures
@@ -86,7 +87,8 @@ def test_export_writes_tf_serving_layout_and_never_overwrites(
     assert card["source"].endswith("ckpt-2")
     assert card["signatures"] == ["generate", "generate_from_seed",
                                   "generate_from_seed_full",
-                                  "serving_default"]
+                                  "generate_from_style", "serving_default"]
+    assert (card["resolution_scale"], card["field_of_view"]) == (1, 1)
 
     again = run_tool("export", f"--run_dir={run_dir}",
                  "--name=tiny", f"--export_dir={export_dir}", "--version=1")
@@ -168,6 +170,8 @@ _TF_ONLY = textwrap.dedent("""
             "seed": requests["seed"], "num_frames": np.int32(12),
             "start_time": np.float32(0.5), "time_step": np.float32(0.25),
             "truncation_psi": np.float32([0.7])}),
+        "styles": ("generate_from_style", {
+            k: requests[k] for k in ("w", "z_motion", "timestamps")}),
     }
     results = {}
     with tf.compat.v1.Session(graph=tf.Graph()) as session:
@@ -195,8 +199,9 @@ def test_saved_model_in_a_tensorflow_only_process(export_dir, generator,
                                                    tmp_path):
     z, z_motion, t = _inputs(generator)
     seeds = np.array([3, 11], np.int64)
+    w = generator.style(z).numpy()
     np.savez(tmp_path / "in.npz", z_content=z, z_motion=z_motion,
-             timestamps=t, seed=seeds)
+             timestamps=t, seed=seeds, w=w)
     result = run(python_command("-c", _TF_ONLY, export_dir / "tiny" / "1",
                                 tmp_path / "in.npz", tmp_path / "out.npz"))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -216,6 +221,8 @@ def test_saved_model_in_a_tensorflow_only_process(export_dir, generator,
         np.testing.assert_array_equal(out[f"{loader}_latents"], from_latents)
         np.testing.assert_array_equal(out[f"{loader}_seeds"], from_seed)
         np.testing.assert_array_equal(out[f"{loader}_seeds_full"], full)
+        # A content code's style renders its video.
+        np.testing.assert_array_equal(out[f"{loader}_styles"], from_latents)
 
     # And the Keras generator, unchunked: chunking may move a value across
     # a rounding boundary, never further.
@@ -324,6 +331,34 @@ def test_all_generator_sources_render_the_same_video(
                            export_dir / "tiny", export_dir / "tiny" / "1")]
     for video in videos[1:]:
         np.testing.assert_array_equal(video, videos[0])
+
+
+def test_an_export_at_another_view_renders_it_and_says_so(
+        run_dir, generator, tmp_path):
+    result = run_tool("export", f"--run_dir={run_dir}", "--name=wide",
+                      f"--export_dir={tmp_path}", "--resolution_scale=2",
+                      "--field_of_view=1.5", "--max_pixels=100000")
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((tmp_path / "wide" / "1" / export.CARD_PATH
+                       ).read_text())
+    assert (card["resolution"], card["trained_resolution"]) == (96, 32)
+    assert (card["resolution_scale"], card["field_of_view"]) == (2, 1.5)
+    z, z_motion, t = _inputs(generator, batch=1, frames=3)
+    served = sources.open_source(str(tmp_path / "wide"))
+    assert served.resolution == 96
+    video = served.render(z, z_motion, t)
+    view = CoordinateView(2, 1.5)
+    here = sources.from_generator(generator, view=view).render(
+        z, z_motion, t)
+    np.testing.assert_array_equal(video, here)
+    # The limit counts the rendered pixels: 11 frames of 96 x 96 > 100000.
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="videos x frames x 96 x 96"):
+        served.render(z, z_motion, np.zeros((1, 11), np.float32))
+    with pytest.raises(ValueError, match="renders resolution_scale=2, "
+                       "field_of_view=1.5; re-export"):
+        sources.open_source(str(tmp_path / "wide"),
+                            view=CoordinateView(resolution_scale=3))
 
 
 def test_predict_request_and_response_follow_the_rest_api():

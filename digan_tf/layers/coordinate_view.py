@@ -1,6 +1,6 @@
 """Where the generator's coordinate grids sample the plane: the trained
 field of view at the trained density, or denser (any output resolution) or
-wider (content beyond the frame). design.md section 7.
+wider (content beyond the frame). design.md section 11.
 
 A block of nominal grid size `n` samples x (and y, reversed) at
 `k / n * 2 - 1` for `k = 0 .. n - 1`, i.e. [-1, 1) with spacing `2 / n`.

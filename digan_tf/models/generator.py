@@ -35,7 +35,7 @@ class Generator(keras.Model):
     Every layer is per pixel, so the coordinate grids can be sampled anew:
     `resolution_scale=s` renders s x R pixels over the same frame,
     `field_of_view=f` renders f x R pixels at the trained density, the
-    trained frame in the centre (`CoordinateView`, design.md section 7).
+    trained frame in the centre (`CoordinateView`, design.md section 11).
     `generator.synthesize(w, z_motion, timestamps, ...)` renders from
     styles `w` [B, w_dim] instead of content codes (what `style` gives).
 

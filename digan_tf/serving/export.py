@@ -46,6 +46,7 @@ def model_card(generator, class_names=(), limits=None, view=TRAINED,
         "num_classes": generator.num_classes,
         "class_names": list(class_names),
         "z_dim": generator.z_dim,
+        "w_dim": generator.w_dim,
         "motion_dim": generator.motion_dim,
     }
     if limits is not None:

@@ -1,6 +1,6 @@
 """The generator as a TensorFlow SavedModel for TF Serving.
 
-Four signatures, all returning `video` uint8 [B, T, R, R, 3]; each takes
+Five signatures, all returning `video` uint8 [B, T, R, R, 3]; each takes
 exactly the inputs it lists, none optional, so every client and server
 (TF Serving, `tf.saved_model.load`, TF1 sessions, TF's C++ loader) can call
 it without filling in defaults:
@@ -10,7 +10,10 @@ it without filling in defaults:
 - `generate`: the same + `truncation_psi` [1 or B];
 - `generate_from_seed`: `seed` int64 [B], `num_frames` int32 [] (+ `labels`);
 - `generate_from_seed_full`: the same + `start_time` [], `time_step` [],
-  `truncation_psi`.
+  `truncation_psi`;
+- `generate_from_style`: `w` [B, w_dim] (a style, e.g. fitted to a real
+  video by `bin/project`; it already holds the class), `z_motion`,
+  `timestamps`.
 
 `labels` exist for conditional models only. The seed signatures draw the
 latent codes with stateless random ops from one seed per video, so a seed
@@ -42,7 +45,7 @@ from digan_tf.layers.coordinate_view import TRAINED
 from digan_tf.utils import validation
 
 SIGNATURES = ("serving_default", "generate", "generate_from_seed",
-              "generate_from_seed_full")
+              "generate_from_seed_full", "generate_from_style")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +136,8 @@ class GeneratorSignatures(tf.Module):
         latent = [tf.TensorSpec([None, g.z_dim], tf.float32, "z_content"),
                   tf.TensorSpec([None, g.motion_dim], tf.float32, "z_motion"),
                   tf.TensorSpec([None, None], tf.float32, "timestamps")]
+        styled = [tf.TensorSpec([None, g.w_dim], tf.float32, "w"),
+                  *latent[1:]]
         seeded = [tf.TensorSpec([None], tf.int64, "seed"),
                   tf.TensorSpec([], tf.int32, "num_frames")]
         labels = ([tf.TensorSpec([None], tf.int64, "labels")]
@@ -162,7 +167,8 @@ class GeneratorSignatures(tf.Module):
                 ("generate", from_latents, latent + labels + psi),
                 ("generate_from_seed", from_seed, seeded + labels),
                 ("generate_from_seed_full", from_seed,
-                 seeded + labels + times + psi)):
+                 seeded + labels + times + psi),
+                ("generate_from_style", self.video_from_style, styled)):
             setattr(self, name, tf.function(_named(function, specs),
                                             input_signature=specs))
 
@@ -175,12 +181,22 @@ class GeneratorSignatures(tf.Module):
         """{"video": uint8 [B, T, R, R, 3]} after the request checks."""
         if truncation_psi is None:
             truncation_psi = tf.ones([1])
-        batch = tf.shape(z_content)[0]
+        return self._video(z_content, z_motion, timestamps, labels,
+                           truncation_psi, from_style=False)
+
+    def video_from_style(self, w, z_motion, timestamps):
+        """`video` from styles `w` [B, w_dim] instead of content codes."""
+        return self._video(w, z_motion, timestamps, None, tf.ones([1]),
+                           from_style=True)
+
+    def _video(self, codes, z_motion, timestamps, labels, truncation_psi,
+               from_style):
+        batch = tf.shape(codes)[0]
         frames = tf.shape(timestamps)[1]
         resolution = self.output_size
-        checks = self._check_request(batch, frames, z_content,
-                                     z_motion, timestamps, labels,
-                                     truncation_psi)
+        checks = self._check_request(
+            batch, frames, codes, "w" if from_style else "z_content",
+            z_motion, timestamps, labels, truncation_psi)
         with tf.control_dependencies(checks):
             # Balanced chunks: n = ceil(T / max) of equal size, so padding
             # wastes less than one frame per chunk.
@@ -191,8 +207,8 @@ class GeneratorSignatures(tf.Module):
             chunks = tf.transpose(tf.reshape(padded, [batch, count, size]),
                                   [1, 0, 2])
         rendered = tf.map_fn(
-            lambda t: self._chunk(z_content, z_motion, t, labels,
-                                  truncation_psi),
+            lambda t: self._chunk(codes, z_motion, t, labels,
+                                  truncation_psi, from_style),
             chunks, parallel_iterations=1,
             fn_output_signature=tf.TensorSpec(
                 [None, None, resolution, resolution, 3], tf.uint8))
@@ -200,13 +216,16 @@ class GeneratorSignatures(tf.Module):
                            [batch, count * size, resolution, resolution, 3])
         return {"video": video[:, :frames]}
 
-    def _render_chunk(self, z_content, z_motion, timestamps, labels,
-                      truncation_psi):
+    def _render_chunk(self, codes, z_motion, timestamps, labels,
+                      truncation_psi, from_style):
+        view = dict(resolution_scale=self.view.resolution_scale,
+                    field_of_view=self.view.field_of_view)
+        if from_style:
+            return frames_to_uint8(self.generator.synthesize(
+                codes, z_motion, timestamps, **view))
         return frames_to_uint8(self.generator(
-            z_content, z_motion, timestamps, labels=labels,
-            truncation_psi=truncation_psi,
-            resolution_scale=self.view.resolution_scale,
-            field_of_view=self.view.field_of_view))
+            codes, z_motion, timestamps, labels=labels,
+            truncation_psi=truncation_psi, **view))
 
     def _video_from_seed(self, seed, num_frames, labels, start_time,
                          time_step, truncation_psi):
@@ -244,12 +263,13 @@ class GeneratorSignatures(tf.Module):
                     "(ServingLimits.max_pixels)")),
         ]
 
-    def _check_request(self, batch, frames, z_content, z_motion,
+    def _check_request(self, batch, frames, codes, codes_name, z_motion,
                        timestamps, labels, truncation_psi):
-        """Assertions that fail the request with INVALID_ARGUMENT."""
+        """Assertions that fail the request with INVALID_ARGUMENT;
+        `codes` are the content codes or styles (`codes_name`)."""
         checks = self._check_sizes(batch, frames) + [
             tf.debugging.assert_all_finite(
-                z_content, "z_content must be finite (no NaN or Inf)"),
+                codes, f"{codes_name} must be finite (no NaN or Inf)"),
             tf.debugging.assert_all_finite(
                 z_motion, "z_motion must be finite (no NaN or Inf)"),
             tf.debugging.assert_all_finite(
@@ -258,7 +278,7 @@ class GeneratorSignatures(tf.Module):
                 truncation_psi, "truncation_psi must be finite"),
             tf.debugging.assert_equal(
                 tf.shape(z_motion)[0], batch,
-                message="z_motion must have one row per z_content row"),
+                message=f"z_motion must have one row per {codes_name} row"),
             tf.debugging.assert_equal(
                 tf.shape(timestamps)[0], batch,
                 message="timestamps must have one row per video"),

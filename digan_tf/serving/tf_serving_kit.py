@@ -75,6 +75,9 @@ def warmup_requests(generator, frames):
         "generate_from_seed_full": {
             **seeded, "start_time": np.float32(0.0),
             "time_step": np.float32(generator.time_step), **psi},
+        "generate_from_style": dict(
+            w=np.zeros((1, generator.w_dim), np.float32),
+            z_motion=z_motion, timestamps=timestamps),
     }
 
 
