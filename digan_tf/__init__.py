@@ -3,12 +3,20 @@
 Importing the package turns on TensorFlow's oneDNN kernels (unless
 TF_ENABLE_ONEDNN_OPTS is already set): TensorFlow leaves them off on
 non-Intel CPUs, where they double float32 matmul throughput. It takes effect
-only if TensorFlow has not been imported yet.
+only if TensorFlow has not been imported yet. In our command-line tools
+(which set DIGAN_TF_QUIET=1) it also hides TensorFlow's C++ log lines
+(`utils/cpp_logs.py`; DIGAN_TF_CPP_LOGS=1 shows them).
 """
 
 import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+if os.environ.get("DIGAN_TF_QUIET") == "1":
+    # Our tools (bin/) set it: TensorFlow's C++ logs are hidden from here on.
+    from digan_tf.utils import cpp_logs
+
+    cpp_logs.install()
 
 # The models are imported here so that `import digan_tf` registers every
 # Keras class (what `keras.models.load_model` needs for a .keras file).

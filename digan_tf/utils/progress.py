@@ -3,6 +3,8 @@
 import sys
 import time
 
+from digan_tf.utils import cpp_logs
+
 
 def _clock(seconds):
     seconds = int(max(seconds, 0))
@@ -32,7 +34,9 @@ class ProgressBar:
         self.count = initial
         self._initial = initial
         self._stream = stream or sys.stderr
-        self._interactive = getattr(self._stream, "isatty", lambda: False)()
+        self._interactive = (cpp_logs.stderr_is_terminal()
+                             if self._stream is sys.stderr else
+                             getattr(self._stream, "isatty", lambda: False)())
         self._log_interval = log_interval
         self._start = time.monotonic()
         self._last_draw = 0.0
