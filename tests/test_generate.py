@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import digan_tf
+from digan_tf.generation import latents
 from digan_tf.generation import rendering
 from digan_tf.generation import sources
 from tests import testing
@@ -63,19 +64,37 @@ def test_content_motion_grid_rows_hold_the_content_codes(keras_file,
             gif.seek(2)
             return np.asarray(gif.convert("RGB")).astype(int)
 
-    tiles = last_frame("content_motion")
-    videos = [last_frame("video_000"), last_frame("video_001")]
-    # Tile (i, i) is video i (GIF palettes differ: compare loosely); row i
-    # has the content code of video i, and content changes frames far more.
-    for i, video in enumerate(videos):
-        tile = tiles[64 * i:64 * (i + 1), 64 * i:64 * (i + 1)]
-        assert np.abs(tile - video).mean() < 10
-        assert np.abs(tile - videos[1 - i]).mean() > 40
+    def frame(name, index):
+        with Image.open(tmp_path / f"{name}.gif") as gif:
+            gif.seek(index)
+            return np.asarray(gif.convert("RGB")).astype(int)
+
+    # Tile (i, j) is content code i with motion code j. At t = 0 the motion
+    # code has no effect (its phase shift is 0 * affine), so frame 0 of
+    # every tile in row i is frame 0 of video i; at t = 2 / 15 the tile is
+    # the render of (content i, motion j), computed here. GIF palettes
+    # differ: compare loosely, against a far larger gap.
+    z, z_motion = (x.numpy() for x in latents.latents_from_seeds(
+        np.array([7, 8]), source.z_dim, source.motion_dim))
+    t = np.array([[2 * source.time_step]], np.float32)
+    for i in range(2):
+        for j in range(2):
+            def tile(index):
+                return frame("content_motion", index)[
+                    64 * i:64 * (i + 1), 64 * j:64 * (j + 1)]
+            assert np.abs(tile(0) - frame(f"video_00{i}", 0)).mean() < 10
+            expected = source.render(z[i:i + 1], z_motion[j:j + 1], t)[0, 0]
+            swapped = source.render(z[j:j + 1], z_motion[i:i + 1], t)[0, 0]
+            assert np.abs(tile(2) - expected).mean() < 10
+            assert np.abs(tile(0) - frame(f"video_00{1 - i}", 0)
+                          ).mean() > 40
+            if i != j:
+                assert np.abs(tile(2) - swapped).mean() > 40
 
 
 def test_long_videos_stream_in_bounded_memory(tmp_path):
     small = tmp_path / "small.keras"
-    digan_tf.Generator(resolution=32, fmaps=0.015625, channel_max=8,
+    digan_tf.Generator(resolution=64, fmaps=0.015625, channel_max=8,
                        z_dim=8, w_dim=8, motion_dim=8,
                        num_frequencies=4).save(small)
     peaks = {}
@@ -90,8 +109,8 @@ def test_long_videos_stream_in_bounded_memory(tmp_path):
     assert len(_frames(tmp_path / "2000" / "video_000.mp4")) == 2000
     with Image.open(tmp_path / "2000" / "video_000.gif") as gif:
         assert gif.n_frames == 2000
-    # Holding the video would take 1800 x 32 x 32 x 3 bytes = 5.5 MB more
-    # as uint8 (22 MB as float32) than the 200-frame run.
+    # Holding the video would take 1800 x 64 x 64 x 3 bytes = 22 MB more
+    # as uint8 (88 MB as float32) than the 200-frame run.
     assert peaks[2000] - peaks[200] < 4, peaks
 
 
@@ -100,12 +119,16 @@ def test_smaller_time_steps_interpolate_and_t_past_1_extrapolates(
     source = sources.open_source(str(keras_file))
     z, z_motion = testing.latents(1, source)
     step = source.time_step
-    normal = source.render(z, z_motion, step * np.arange(8)[None])
-    fine = source.render(z, z_motion, step / 2 * np.arange(16)[None])
+    normal = source.render(z, z_motion, step * np.arange(24)[None])
+    fine = source.render(z, z_motion, step / 2 * np.arange(48)[None])
     # Every second frame at half the spacing is a frame at full spacing,
-    # including frames past t = 1 (frames 8-15 of the clip length 16).
+    # including frames past t = 1 (frames 16-23, clip length 16).
     assert np.abs(fine[:, ::2].astype(int) - normal).max() <= 1
     assert np.abs(fine[:, 1::2].astype(int) - normal).max() > 0
+    # Past t = 1 the video goes on moving: no frame repeats the last
+    # training frame or its predecessor (a clamped t would).
+    past = normal[0, 15:].astype(int)
+    assert (np.abs(np.diff(past, axis=0)).mean(axis=(1, 2, 3)) > 0.5).all()
 
 
 @pytest.mark.parametrize("flags, message", [

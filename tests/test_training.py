@@ -15,22 +15,26 @@ def _values(variables):
     return [v.numpy().copy() for v in variables]
 
 
-def test_train_step_moves_every_network_and_keeps_losses_finite():
+def _networks(model):
+    return (("g", model.generator), ("di", model.image_discriminator),
+            ("dm", model.motion_discriminator))
+
+
+def test_train_step_moves_every_trainable_variable():
+    """One step (an R1 step) updates every trainable variable of the three
+    networks: none is cut off from its loss."""
     model = testing.tiny_digan()
-    before = {name: _values(net.trainable_variables) for name, net in (
-        ("g", model.generator), ("di", model.image_discriminator),
-        ("dm", model.motion_discriminator))}
+    before = {name: _values(net.trainable_variables)
+              for name, net in _networks(model)}
     logs = model.train_step(testing.frame_pair_batch())
-    for name in ("g_loss", "d_loss", "r1_penalty"):
-        assert np.isfinite(float(logs[name])), name
-    assert float(logs["r1_penalty"]) > 0  # step 0 is an R1 step
+    # softplus losses of two discriminators: positive; R1 on: positive.
+    assert float(logs["g_loss"]) > 0 and float(logs["d_loss"]) > 0
+    assert float(logs["r1_penalty"]) > 0
     assert int(logs["images_seen"]) == 4
-    for name, net in (("g", model.generator),
-                      ("di", model.image_discriminator),
-                      ("dm", model.motion_discriminator)):
-        moved = [np.abs(a - b.numpy()).max() > 0 for a, b in
-                 zip(before[name], net.trainable_variables)]
-        assert np.mean(moved) > 0.9, name
+    for name, net in _networks(model):
+        still = [v.path for a, v in zip(before[name], net.trainable_variables)
+                 if np.array_equal(a, v.numpy())]
+        assert still == [], (name, still)
 
 
 def test_discriminator_steps_widen_the_real_fake_gap():
@@ -144,22 +148,40 @@ def test_mirrored_strategy_matches_one_device(mirrored):
     gradients into full-size steps of either sign."""
     batch = testing.frame_pair_batch(8)
     results = []
+
+    def state(model):
+        return _values(model.generator.trainable_variables
+                       + model.image_discriminator.variables
+                       + model.motion_discriminator.variables
+                       + model.ema_generator.variables)
+
     for strategy in (tf.distribute.get_strategy(), mirrored):
         with strategy.scope():
             model = testing.tiny_digan(mbstd_num_channels=0, sgd=True)
+        if not results:
+            results.append(state(model))  # the same seed for both
         model.run_eagerly = True
         model.fit(tf.data.Dataset.from_tensors(batch).repeat(),
                   steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
-        results.append(_values(model.generator.trainable_variables
-                               + model.motion_discriminator.variables
-                               + model.ema_generator.variables))
+        results.append(state(model))
     assert len(tf.config.list_logical_devices("CPU")) >= 2
-    for single, mirrored in zip(*results):
-        np.testing.assert_allclose(mirrored, single, atol=1e-5, rtol=1e-4)
+    start = results.pop(0)
+    for single, mirrored, initial in zip(*results, start):
+        np.testing.assert_allclose(mirrored - initial, single - initial,
+                                   atol=1e-5, rtol=1e-4)
+    # The updates compared are far above the tolerance: not a no-op step.
+    moved = max(np.abs(a - b).max() for a, b in zip(results[0], start))
+    assert moved > 1e-3
 
 
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_steps_stay_finite(policy):
+@pytest.mark.parametrize("policy, tolerance", [("mixed_bfloat16", 0.05),
+                                               ("mixed_float16", 0.01)])
+def test_mixed_precision_step_matches_float32(policy, tolerance):
+    """A mixed-precision step gives the float32 step's losses within the
+    half type's precision (bfloat16 keeps 8 bits of mantissa, float16 11;
+    measured: float16 R1 5% off), keeps float32 variables, and under
+    float16 scales the loss of both optimizers."""
+    reference = testing.tiny_digan().train_step(testing.frame_pair_batch())
     keras.mixed_precision.set_dtype_policy(policy)
     try:
         model = testing.tiny_digan()
@@ -168,11 +190,15 @@ def test_mixed_precision_steps_stay_finite(policy):
         keras.mixed_precision.set_dtype_policy("float32")
     assert model.generator.compute_dtype == policy.split("_")[1]
     assert model.generator.trainable_variables[0].dtype == "float32"
-    for name in ("g_loss", "d_loss", "r1_penalty"):
-        assert np.isfinite(float(logs[name])), name
-    scaled = isinstance(model.d_optimizer,
-                        keras.optimizers.LossScaleOptimizer)
-    assert scaled == (policy == "mixed_float16")
+    for name in ("g_loss", "d_loss"):
+        assert float(logs[name]) == pytest.approx(float(reference[name]),
+                                                  rel=tolerance), name
+    # R1 squares a gradient taken through half-precision activations.
+    assert float(logs["r1_penalty"]) == pytest.approx(
+        float(reference["r1_penalty"]), rel=0.1)
+    for optimizer in (model.g_optimizer, model.d_optimizer):
+        scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        assert scaled == (policy == "mixed_float16")
 
 
 @pytest.mark.slow
