@@ -105,20 +105,39 @@ def test_a_seed_makes_the_stream_deterministic(data_dir):
     assert not np.array_equal(first[0][2], other[0][2])
 
 
-def test_input_pipelines_read_disjoint_shards(data_dir):
+def _clips_per_pipeline(data_dir, count):
     seen = []
-    for pipeline in range(3):
-        context = tf.distribute.InputContext(3, pipeline, 3)
+    for pipeline in range(count):
+        context = tf.distribute.InputContext(count, pipeline, count)
         dataset = pipelines._video_dataset(data_dir, CLIP, seed=0,
                                            input_context=context,
                                            shuffle=False)
-        seen.append({tuple(clip.numpy().tolist()) for clip, _ in dataset})
-    assert all(len(s) == 4 for s in seen)  # 2 videos x 2 clips each
-    assert not (seen[0] & seen[1]) and not (seen[1] & seen[2])
+        seen.append([tuple(clip.numpy().tolist()) for clip, _ in dataset])
+    return seen
+
+
+def _assert_a_partition(seen, total):
+    """Every clip is read by exactly one pipeline."""
+    union = [clip for clips in seen for clip in clips]
+    assert len(union) == len(set(union)) == total
+
+
+def test_input_pipelines_read_disjoint_shards(data_dir):
+    # 3 shards of 2 videos of 2 clips: one shard per pipeline.
+    seen = _clips_per_pipeline(data_dir, 3)
+    assert all(len(s) == 4 for s in seen)
+    _assert_a_partition(seen, 12)
     batch = pipelines.frame_pair_dataset(
         data_dir, 12, CLIP, seed=0,
         input_context=tf.distribute.InputContext(3, 0, 3))
     assert next(iter(batch))[0].shape[0] == 4  # per-replica batch
+
+
+def test_more_pipelines_than_shards_split_the_records(data_dir):
+    # 3 shards, 4 pipelines: each reads every 4th video record.
+    seen = _clips_per_pipeline(data_dir, 4)
+    assert sorted(len(s) for s in seen) == [2, 2, 4, 4]
+    _assert_a_partition(seen, 12)
 
 
 def test_clips_are_consecutive_frames(data_dir):
