@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """FVD16 with the packaged Kinetics-400 I3D along the demo run (the
 README's first command), next to the real-vs-real floor and a real set
-with its frames shuffled in time; prints a table and writes JSON.
+with its frames shuffled in time; prints a table and writes JSON (--output,
+by default fvd_demo_curve.json in --run_dir).
 
   .venv/bin/python benchmarks/fvd_demo_curve.py --run_dir=/tmp/demo \
       --num_videos=256
@@ -20,7 +21,6 @@ import digan_tf  # noqa: F401  (before TensorFlow: turns on oneDNN)
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -28,6 +28,8 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from bench_record import cpu_description
+from bench_record import write_record
 
 from digan_tf import run_dir as run_dirs
 from digan_tf.data import demo_dataset
@@ -36,16 +38,6 @@ from digan_tf.evaluation import distances
 from digan_tf.evaluation.features import VideoEmbedder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(line for line in f if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return platform.processor()
-    return " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16",
-                                "amx_bf16") if f in flags.split())
 
 
 def _train(run_dir):
@@ -115,17 +107,17 @@ def main():
             f"step {step}")
         rows[f"demo step {step}"] = distances.frechet_distance(fake, real)
     print(f"FVD16, {n} clips each, packaged Kinetics-400 I3D; CPU flags: "
-          f"{_cpu_flags()}")
+          f"{' '.join(cpu_description()[1])}")
     for name, value in rows.items():
         print(f"  {name:<44}{value:10.1f}")
+    minutes = seconds_per_clip * 2048 / 60
     print(f"I3D: {seconds_per_clip:.2f} s per 16-frame clip (decode + "
-          f"resize + I3D), {seconds_per_clip * 2048 / 60:.0f} min per 2048")
-    output = args.output or os.path.join(args.run_dir, "fvd_curve.json")
-    with open(output, "w") as f:
-        json.dump({"fvd16": rows, "num_videos": n,
-                   "seconds_per_clip": seconds_per_clip,
-                   "weights_digest": embedder.weights_digest,
-                   "cpu_flags": _cpu_flags()}, f, indent=1)
+          f"resize + I3D), {minutes:.0f} min per 2048")
+    output = args.output or os.path.join(args.run_dir, "fvd_demo_curve.json")
+    write_record(output, {"fvd16": rows, "num_videos": n,
+                          "seconds_per_clip": seconds_per_clip,
+                          "minutes_per_2048_clips": minutes,
+                          "weights_digest": embedder.weights_digest})
     print(f"Wrote {output}")
 
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Steps/s of one process against worker processes on this machine with
 the same global batch (MultiWorkerMirroredStrategy over localhost ports):
-the cost of the collective layer. Prints figures; asserts nothing.
+the cost of the collective layer. Prints figures and writes them to --output
+(JSON); asserts nothing.
 
   python benchmarks/multi_worker_speed.py [--workers=2] [--batch_size=8]
-      [--steps=40] [--warmup_steps=3]
+      [--steps=40] [--warmup_steps=3] [--output=multi_worker_speed.json]
 
 Every process runs tests/fixed_batch_worker.py (the R=32 model of the
 training tests, graph mode, one fixed global batch, so no input pipeline
@@ -22,6 +23,7 @@ import sys
 import tempfile
 
 import numpy as np
+from bench_record import write_record
 
 from digan_tf.training import distribution
 
@@ -62,6 +64,7 @@ def main():
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup_steps", type=int, default=3)
+    parser.add_argument("--output", default="multi_worker_speed.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         single = seconds_per_step(directory, [None], args)
@@ -77,6 +80,12 @@ def main():
           f"({cluster * 1000:.0f} ms/step)")
     print(f"{args.workers} workers / 1 process: {single / cluster:.2f}x the "
           "steps/s")
+    write_record(args.output, dict(
+        batch_size=args.batch_size, workers=args.workers,
+        timed_steps=args.steps - args.warmup_steps,
+        one_process_seconds_per_step=single,
+        workers_seconds_per_step=cluster,
+        workers_over_one_process=single / cluster))
 
 
 if __name__ == "__main__":

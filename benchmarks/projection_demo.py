@@ -12,10 +12,9 @@ Writes `projection_demo.json` (figures, command, CPU, TF version, date) and
 
 import json
 import os
-import platform
-import sys
 import time
 
+import bench_record
 import numpy as np
 from absl import app
 from absl import flags
@@ -34,23 +33,6 @@ flags.DEFINE_integer("seed", 1234, "Seed of the unseen clips (training "
 FLAGS = flags.FLAGS
 
 
-def cpu_flags():
-    """CPU model and the SIMD flags that matter for TensorFlow's kernels."""
-    model, found = platform.processor(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                if line.startswith("flags"):
-                    found = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
-    return model, [f for f in wanted if f in found]
-
-
 def _upscale(video, size):
     """Nearest-neighbour enlargement, to show pixels at `size`."""
     factor = size // video.shape[1]
@@ -59,8 +41,6 @@ def _upscale(video, size):
 
 def main(argv):
     del argv
-    import tensorflow as tf
-
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     generator = sources.load_generator(FLAGS.model)
     size = generator.resolution
@@ -114,13 +94,9 @@ def main(argv):
         rows = [r for r in results if r["latent_space"] == space]
         summary[space] = {k: float(np.mean([r[k] for r in rows])) for k in (
             "psnr_fitted", "psnr_held_out", "psnr_held_out_blend")}
-    model, simd = cpu_flags()
-    record = dict(command=" ".join(sys.argv), date=time.strftime("%F %T"),
-                  cpu=model, cpu_flags=simd, tensorflow=tf.__version__,
-                  steps=FLAGS.steps, results=results, mean=summary)
-    with open(os.path.join(FLAGS.output_dir, "projection_demo.json"),
-              "w") as f:
-        json.dump(record, f, indent=1)
+    bench_record.write_record(
+        os.path.join(FLAGS.output_dir, "projection_demo.json"),
+        dict(steps=FLAGS.steps, results=results, mean=summary))
     print(json.dumps(summary, indent=1))
 
 

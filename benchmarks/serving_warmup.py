@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """First-request latency of an export through the TF1 session path (TF
 Serving's), with and without running the export's warm-up file first, each
-in a fresh process; then the steady-state time of the same request.
+in a fresh process; then the steady-state time of the same request. Prints
+the figures and writes them to --output (JSON).
 
   .venv/bin/python benchmarks/serving_warmup.py --resolution=128 --fmaps=0.25
 """
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+
+from bench_record import write_record
 
 from digan_tf.serving import export
 
@@ -77,6 +80,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--fmaps", type=float, default=0.25)
+    parser.add_argument("--output", default="serving_warmup.json")
     args = parser.parse_args()
     generator = digan_tf.Generator(resolution=args.resolution,
                                    fmaps=args.fmaps)
@@ -90,10 +94,14 @@ def main():
             rows[warm] = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"R={args.resolution}, fmaps {args.fmaps}: one 16-frame video "
           "through generate_from_seed, TF1 session path")
-    for warm, name in (("0", "no warm-up"), ("1", "warm-up file")):
+    names = {"0": "no warm-up", "1": "warm-up file"}
+    for warm, name in names.items():
         row = rows[warm]
         print(f"  {name:<14} load {row['load']:6.2f} s   first request "
               f"{row['first']:6.2f} s   next {row['steady']:6.2f} s")
+    write_record(args.output, dict(
+        resolution=args.resolution, fmaps=args.fmaps, frames=16,
+        seconds={names[warm]: row for warm, row in rows.items()}))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Time of one DIGAN training iteration (D step + G step + the R1 step
 amortized over 16) against the FLOP floor at this machine's matmul peak,
-and input-pipeline throughput. Prints figures; asserts nothing.
+and input-pipeline throughput. Prints figures (with the spread of the peak's
+repeats) and writes them to --output (JSON); asserts nothing.
 
   python benchmarks/train_speed.py [--configs=64,128] [--repeats=3]
 
@@ -25,7 +26,10 @@ import digan_tf  # noqa: E402  (before TensorFlow: oneDNN setting)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from machine_peak import matmul_peak_gflops  # noqa: E402
+from bench_record import write_record  # noqa: E402
+from machine_peak import matmul_peak_rates  # noqa: E402
+from machine_peak import peak_figures  # noqa: E402
+from machine_peak import peak_text  # noqa: E402
 
 from digan_tf.data import demo_dataset  # noqa: E402
 from digan_tf.data import pipelines  # noqa: E402
@@ -94,10 +98,15 @@ def main():
     parser.add_argument("--modes", default="graph,xla")
     parser.add_argument("--policies", default="float32,mixed_bfloat16")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default="train_speed.json")
     args = parser.parse_args()
-    peak = matmul_peak_gflops()
-    print(f"float32 matmul peak: {peak:.0f} GFLOP/s ({os.cpu_count()} "
-          f"cores, oneDNN={os.environ.get('TF_ENABLE_ONEDNN_OPTS')})")
+    rates = matmul_peak_rates()
+    peak = max(rates)
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    print(f"float32 matmul peak: {peak_text(rates)} ({os.cpu_count()} "
+          f"cores, oneDNN={onednn})")
+    figures = dict(peak_figures(rates), onednn=onednn, batch=BATCH,
+                   repeats=args.repeats, iterations=[])
     for resolution in map(int, args.configs.split(",")):
         config = CONFIGS[resolution]
         rng = np.random.default_rng(0)
@@ -118,6 +127,12 @@ def main():
                       f"{seconds['R1']:.2f}); {iteration(gflop):.0f} GFLOP, "
                       f"float32 floor {floor:.2f} s = {total / floor:.2f}x",
                       flush=True)
+                figures["iterations"].append(dict(
+                    resolution=resolution, fmaps=config["fmaps"],
+                    policy=policy, mode=mode, seconds_per_iteration=total,
+                    phase_seconds=seconds, phase_gflop=gflop,
+                    gflop_per_iteration=iteration(gflop),
+                    float32_floor_seconds=floor, over_floor=total / floor))
     keras.mixed_precision.set_dtype_policy("float32")
     with tempfile.TemporaryDirectory() as directory:
         demo_dataset.write_demo_dataset(directory, 128, 16, num_videos=32)
@@ -129,6 +144,8 @@ def main():
             next(iterator)
         rate = 20 * 64 / (time.perf_counter() - start)
         print(f"input pipeline: {rate:.0f} pairs/s (128x128 JPEG, batch 64)")
+    figures["input_pipeline_pairs_per_second"] = rate
+    write_record(args.output, figures)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,9 @@ def build_model(config, num_classes=0, class_frequencies=None,
     """A compiled `DIGAN` for `config` (call inside the strategy scope);
     `class_frequencies`: training videos per class, from which the labels
     of generated samples are drawn; `initial`: networks to start from
-    (`initial_weights.load_networks`) instead of random ones."""
+    (`initial_weights.load_networks`) instead of random ones. Random
+    weights are drawn from `config.seed`, so a seed fixes the whole run."""
+    keras.utils.set_random_seed(config.seed)
     networks = _networks(config, num_classes, initial)
     model = DIGAN(
         networks["generator"], networks["image_discriminator"],

@@ -1,0 +1,60 @@
+"""The record every benchmark writes beside its printed figures: the figures
+with the command, date, CPU, core count and TensorFlow version that produced
+them, so that a number quoted in the README can be traced to a run."""
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_description():
+    """(CPU model, the SIMD flags of SIMD_FLAGS it has): what decides which
+    TensorFlow kernels run, hence how fast."""
+    model, found = platform.processor(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    found = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return model, [flag for flag in SIMD_FLAGS if flag in found]
+
+
+def spread(values):
+    """Min, median and max of repeated measurements: a best value alone hides
+    a noisy (shared) machine."""
+    return dict(min=min(values), median=statistics.median(values),
+                max=max(values), repeats=len(values))
+
+
+def spread_text(values):
+    """`spread(values)` for a printed line."""
+    return "min {min:.0f}, median {median:.0f}, max {max:.0f}".format(
+        **spread(values))
+
+
+def write_record(path, figures):
+    """Writes `figures` and where they come from to `path` as JSON,
+    atomically (a temporary file beside it, then os.replace), so that an
+    interrupted run never leaves half a record."""
+    import tensorflow as tf  # here: importing this module must not load it
+
+    model, flags = cpu_description()
+    record = dict(
+        command=" ".join([os.path.basename(sys.executable)] + sys.argv),
+        date=datetime.datetime.now().isoformat(timespec="seconds"),
+        cpu=model, cpu_flags=flags, tensorflow=tf.__version__,
+        cores=os.cpu_count(), figures=figures)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(temporary, path)
