@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from digan_tf.training import augment
+from digan_tf.training import iteration_inputs
 from digan_tf.training import losses
 
 RNG = np.random.default_rng(0)
@@ -95,3 +96,23 @@ def test_pairs_share_their_draws():
     params = augment.draw_params(tf.constant([1, 2], tf.int64), 8, 8, 0, 3, 3)
     out = augment.diff_augment(tf.constant(frames), params).numpy()
     np.testing.assert_array_equal(out[:, 0], out[:, 1])
+
+
+def test_augmentation_moves_the_frames_and_leaves_dt_alone():
+    """The motion discriminator sees augmented frames beside the exact dt
+    plane (translation would otherwise shift zeros into it, colour would
+    rescale it); the image discriminator sees the same augmented frames."""
+    frames = RNG.uniform(-1, 1, (3, 2, 8, 8, 3)).astype(np.float32)
+    dt = np.array([0.1, 0.5, 0.9], np.float32)
+    params = augment.draw_params(tf.constant([3, 4], tf.int64), 8, 8, 0, 3, 3)
+    motion, images = iteration_inputs.pair_inputs(tf.constant(frames),
+                                                  tf.constant(dt), params)
+    motion, images = motion.numpy(), images.numpy()
+    np.testing.assert_array_equal(motion[..., 6],
+                                  np.broadcast_to(dt[:, None, None],
+                                                  (3, 8, 8)))
+    augmented = augment.diff_augment(tf.constant(frames), params).numpy()
+    assert np.abs(augmented - frames).mean() > 0.05
+    np.testing.assert_array_equal(motion[..., :3], augmented[:, 0])
+    np.testing.assert_array_equal(motion[..., 3:6], augmented[:, 1])
+    np.testing.assert_array_equal(images.reshape(3, 2, 8, 8, 3), augmented)
