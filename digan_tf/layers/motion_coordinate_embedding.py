@@ -161,13 +161,12 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
         phase_shift = self.motion_mlp_1(self.motion_mlp_0(motion))
         return basis, phase_shift
 
-    def compute_output_shape(self, w_shape, z_motion_shape, timestamps_shape,
-                             view=TRAINED):
+    def compute_output_shape(self, w_shape, z_motion_shape, timestamps_shape):
+        # At the trained view (Keras passes shapes only).
         f = self.num_frequencies
         batch = w_shape[0]
-        size = view.grid_size(self.resolution)[0]
         return (
-            (batch, size, size, 2 * f),
+            (batch, self.resolution, self.resolution, 2 * f),
             (batch, timestamps_shape[1], f),
         )
 

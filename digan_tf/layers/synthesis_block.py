@@ -156,9 +156,10 @@ class SynthesisBlock(keras.layers.Layer):
         return x, img + rgb
 
     def compute_output_shape(self, x_shape, img_shape, w_shape,
-                             z_motion_shape, timestamps_shape, view=TRAINED):
-        size = view.grid_size(self.resolution)[0]
-        grid = (w_shape[0], size, size, timestamps_shape[1])
+                             z_motion_shape, timestamps_shape):
+        # At the trained view (Keras passes shapes only).
+        grid = (w_shape[0], self.resolution, self.resolution,
+                timestamps_shape[1])
         return (*grid, self.out_channels), (*grid, self.img_channels)
 
     def get_config(self):

@@ -265,11 +265,9 @@ class Generator(keras.Model):
         return ops.cast(ops.transpose(img, (0, 3, 1, 2, 4)), "float32")
 
     def compute_output_shape(self, z_content_shape, z_motion_shape,
-                             timestamps_shape, labels_shape=None,
-                             resolution_scale=1.0, field_of_view=1.0):
-        size = self.view(resolution_scale, field_of_view).output_size(
-            self.resolution)
-        return (*timestamps_shape[:2], size, size, 3)
+                             timestamps_shape, labels_shape=None):
+        # At the trained view (Keras passes shapes only).
+        return (*timestamps_shape[:2], self.resolution, self.resolution, 3)
 
     def get_config(self):
         return {
