@@ -75,7 +75,7 @@ def test_projection_fits_the_generators_own_video(generator, own_video,
     start = projection.project(generator, own_video[fitted], times[fitted],
                                space, steps=1, progress=False)
     fit = projection.project(generator, own_video[fitted], times[fitted],
-                             space, steps=60, progress=False)
+                             space, steps=30, progress=False)
     assert fit.losses[-1] < 0.7 * fit.losses[0]
     key = "w" if space == "w" else "z_content"
     assert sorted(fit.codes) == sorted([key, "z_motion"])
@@ -107,13 +107,13 @@ def test_bin_project_writes_the_fit_and_its_codes_render_elsewhere(
     video_writer.write_mp4(str(clip), own_video, 8)
     out = tmp_path / "fit"
     result = run_tool("project", f"--model={model}", f"--video={clip}",
-                      f"--output_dir={out}", "--steps=40", "--upsample=3")
+                      f"--output_dir={out}", "--steps=15", "--upsample=3")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "project: 100%" in result.stderr  # the progress bar
     assert result.stdout.startswith("PSNR fitted ")
     report = json.loads((out / "report.json").read_text())
     assert report["held_out_frames"] == [1, 3, 5, 7, 9, 11, 13]
-    assert report["steps"] == 40 and report["latent_space"] == "w"
+    assert report["steps"] == 15 and report["latent_space"] == "w"
 
     def frames_of(name):
         with av.open(str(out / f"{name}.mp4")) as container:
