@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Profile of one DIGAN training iteration (D step, G step and one R1
+step) with TensorFlow's profiler: the top ops by time and their share, and
+the process's peak memory. Prints them and writes --output (JSON).
+
+  python benchmarks/train_profile.py --resolution=128 --fmaps=1
+
+The R1 step is profiled whole (training runs it every 16th step). The
+trace is left in --trace_dir for TensorBoard's profile plugin.
+"""
+
+import argparse
+import collections
+import glob
+import os
+import resource
+import tempfile
+import time
+
+os.environ.setdefault("DIGAN_TF_QUIET", "1")  # see digan_tf/utils/cpp_logs.py
+
+import digan_tf  # noqa: E402,F401  (before TensorFlow: oneDNN setting)
+
+# isort: split
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from bench_record import write_record  # noqa: E402
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
+from train_speed import BATCH  # noqa: E402
+from train_speed import build  # noqa: E402
+
+from digan_tf.training.iteration_inputs import RealPairs  # noqa: E402
+
+
+def op_times(trace_dir):
+    """{op type: seconds} summed over the TensorFlow op events
+    (`scope/name:Type`) of the executor threads (`tf_Compute/*` lines) of
+    the newest trace under `trace_dir`. Ops on parallel threads overlap, so
+    the sum can exceed the wall time; shares are of the sum."""
+    path = max(glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"),
+                         recursive=True), key=os.path.getmtime)
+    space = xplane_pb2.XSpace()
+    with open(path, "rb") as f:
+        space.ParseFromString(f.read())
+    totals = collections.Counter()
+    for plane in space.planes:
+        if not plane.name.startswith("/host:CPU"):
+            continue
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" in name and "::" not in name:
+                    totals[name.rsplit(":", 1)[-1]] += (event.duration_ps
+                                                        / 1e12)
+    return totals
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--fmaps", type=float, default=1.0)
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--trace_dir", default=None)
+    parser.add_argument("--output", default="train_profile.json")
+    args = parser.parse_args()
+    config = dict(resolution=args.resolution, fmaps=args.fmaps)
+    model = build(config, "float32")
+    rng = np.random.default_rng(0)
+    frames = rng.uniform(-1, 1, (BATCH, 2, args.resolution, args.resolution,
+                                 3)).astype(np.float32)
+    real = RealPairs(tf.constant(frames), tf.constant(
+        rng.uniform(0, 1, BATCH).astype(np.float32)), None)
+    draws = model.draw_iteration(BATCH)
+    iteration = tf.function(lambda: [
+        model.discriminator_phase(
+            real, draws.discriminator, draws.augment_discriminator_fake,
+            draws.augment_discriminator_real)["loss_terms"],
+        model.generator_phase(draws.generator,
+                              draws.augment_generator_fake)["loss_terms"],
+        model.r1_phase(real, draws.augment_r1_real)["loss_terms"]])
+    iteration()  # trace and warm up
+    trace_dir = args.trace_dir or tempfile.mkdtemp(prefix="train_profile-")
+    tf.profiler.experimental.start(trace_dir)
+    start = time.perf_counter()
+    iteration()
+    seconds = time.perf_counter() - start
+    tf.profiler.experimental.stop()
+    totals = op_times(trace_dir)
+    whole = sum(totals.values())
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"R={args.resolution} fmaps={args.fmaps} batch {BATCH}: "
+          f"{seconds:.1f} s wall, {whole:.1f} s of op time summed over "
+          "threads, in one iteration (D + G + R1); "
+          f"peak memory {peak_mb:.0f} MB (process)")
+    top = totals.most_common(args.top)
+    for name, op_seconds in top:
+        print(f"  {name:32s} {op_seconds:7.2f} s  "
+              f"{100 * op_seconds / whole:5.1f}%")
+    write_record(args.output, dict(
+        config, batch=BATCH, wall_seconds=seconds, op_seconds=whole,
+        peak_memory_mb=peak_mb,
+        top_ops=[dict(op=n, seconds=t, share=t / whole) for n, t in top],
+        trace_dir=trace_dir))
+
+
+if __name__ == "__main__":
+    main()
