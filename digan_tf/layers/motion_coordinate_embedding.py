@@ -142,7 +142,7 @@ class MotionCoordinateEmbedding(keras.layers.Layer):
         phases = xy[:, 2 * f:]  # [B, F]
         grid = self.grid if view.is_trained else coordinate_grid(
             self.resolution, view)
-        size = round(len(grid) ** 0.5)
+        size = view.grid_size(self.resolution)[0]
         grid = ops.convert_to_tensor(grid, dtype="float32")
         angles = ops.einsum("pc,bfc->bpf", grid, frequencies)
         angles = angles + ops.expand_dims(phases, 1)  # [B, R * R, F]

@@ -13,6 +13,8 @@ from digan_tf.models.channels import channels_at
 from digan_tf.models.channels import check_channel_args
 from digan_tf.utils import validation
 
+_FLOATS = ("float32", "float16", "bfloat16", "float64")
+
 
 @keras.saving.register_keras_serializable(package="digan_tf")
 class Generator(keras.Model):
@@ -184,15 +186,15 @@ class Generator(keras.Model):
 
     def check_inputs(self, z_content, z_motion, timestamps, labels=None):
         """Raises a ValueError naming the first malformed argument."""
-        floats = ("float32", "float16", "bfloat16", "float64")
         validation.check_tensor(
-            "z_content", z_content, (None, self.z_dim), floats
+            "z_content", z_content, (None, self.z_dim), _FLOATS
         )
         batch = z_content.shape[0]
         validation.check_tensor(
-            "z_motion", z_motion, (batch, self.motion_dim), floats
+            "z_motion", z_motion, (batch, self.motion_dim), _FLOATS
         )
-        validation.check_tensor("timestamps", timestamps, (batch, None), floats)
+        validation.check_tensor("timestamps", timestamps, (batch, None),
+                                _FLOATS)
         if self.num_classes and labels is None:
             raise ValueError(
                 f"This generator is conditional on {self.num_classes} "
@@ -247,10 +249,10 @@ class Generator(keras.Model):
         `style` gives them), e.g. styles fitted to a real video."""
         w = ops.convert_to_tensor(w)
         validation.check_tensor("w", w, (None, self.w_dim),
-                                ("float32", "float16", "bfloat16", "float64"))
+                                _FLOATS)
         validation.check_tensor("z_motion", ops.convert_to_tensor(z_motion),
                                 (w.shape[0], self.motion_dim),
-                                ("float32", "float16", "bfloat16", "float64"))
+                                _FLOATS)
         view = self.view(resolution_scale, field_of_view)
         return self._synthesize(ops.cast(w, self.compute_dtype), z_motion,
                                 timestamps, view)
