@@ -4,6 +4,7 @@ metrics during training."""
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import digan_tf
 from digan_tf.data import demo_dataset
 from digan_tf.evaluation import clips
 from digan_tf.evaluation import distances
+from digan_tf.evaluation import i3d_weights
 from digan_tf.evaluation import protocol
 from digan_tf.generation import sources
 from digan_tf.generation import video_writer
@@ -71,26 +73,72 @@ def test_randinit_metric_values_are_the_distances_of_the_clips_features(
         distances.kernel_distance(noise, real))
 
 
-def test_real_features_are_cached_per_dataset_length_count_and_weights(
+@pytest.mark.slow
+def test_fvd128_and_kvd128_compare_128_frame_clips(generator, tmp_path):
+    """The long-video metrics embed whole 128-frame clips (real ones cut
+    from 128-frame videos, generated ones of 128 timestamps) and are the
+    distances of those features (recorded as the embedder returns them)."""
+    data = str(tmp_path / "long")
+    demo_dataset.write_demo_dataset(data, resolution=32, clip_length=64,
+                                    num_videos=2, seed=0)
+    evaluator = protocol.Evaluator(data, "fvd128_randinit,kvd128_randinit",
+                                   num_videos=2, batch_size=8, seed=4)
+    embedder = evaluator.embedder(randinit=True)
+    embed, seen = embedder.embed, {}
+
+    def recording_embed(batches, count, description):
+        batches = list(batches)
+        features = embed(iter(batches), count, description)
+        seen[description.split()[1]] = ([b.shape for b in batches],
+                                        features)
+        return features
+
+    embedder.embed = recording_embed
+    measured = evaluator(generator)
+    (real_shapes, real), (fake_shapes, fake) = seen["real"], seen["generated"]
+    # batch_size counts 16-frame clips: one 128-frame clip per batch.
+    assert real_shapes == [(1, 128, 32, 32, 3)] * 2
+    assert fake_shapes == [(1, 128, 64, 64, 3)] * 2
+    assert measured["fvd128_randinit"] == [pytest.approx(
+        distances.frechet_distance(fake, real), rel=1e-6)]
+    assert measured["kvd128_randinit"] == [pytest.approx(
+        distances.kernel_distance(fake, real), rel=1e-6)]
+
+
+def test_real_features_are_cached_per_dataset_clips_seed_and_weights(
         data_dir, tmp_path):
     cache = tmp_path / "cache"
-    first = protocol.Evaluator(data_dir, "fvd16_randinit", num_videos=2,
-                                 cache_dir=str(cache))
-    _, features = first.real_features(randinit=True, span=16, stride=1)
+    dataset = tmp_path / "demo"
+    shutil.copytree(data_dir, dataset)
+
+    def features(span=16, stride=1, num_videos=2, seed=0, randinit=True):
+        evaluator = protocol.Evaluator(str(dataset), "fvd16_randinit",
+                                       num_videos=num_videos, seed=seed,
+                                       cache_dir=str(cache))
+        return evaluator.real_features(randinit, span, stride)[1]
+
+    first = features()
     (path,) = cache.iterdir()
-    assert path.name.startswith(f"{os.path.basename(data_dir)}-16f-s1-2-"
-                                "randinit-")
-    np.testing.assert_array_equal(np.load(path), features)
-    # A new evaluator reads the file (proved by a marker written into it)
-    marker = np.full_like(features, 7.0)
+    assert path.name.startswith("demo-16f-s1-2-randinit-")
+    np.testing.assert_array_equal(np.load(path), first)
+    # A new evaluator reads the file (proved by a marker written into it).
+    marker = np.full_like(first, 7.0)
     np.save(path, marker)
-    second = protocol.Evaluator(data_dir, "kvd16_randinit", num_videos=2,
-                                  cache_dir=str(cache))
-    np.testing.assert_array_equal(
-        second.real_features(randinit=True, span=16, stride=1)[1], marker)
-    protocol.Evaluator(data_dir, "fvd16_randinit", num_videos=3,
-                       cache_dir=str(cache)).real_features(True, 16, 1)
-    assert len(list(cache.iterdir())) == 2
+    np.testing.assert_array_equal(features(), marker)
+    # Every field of the key makes a file of its own: clip span and
+    # stride, clip count, seed, weights, and the data (prepared again at
+    # the same path with the same names and counts).
+    variants = [dict(span=32, stride=2), dict(num_videos=3), dict(seed=1)]
+    if i3d_weights.packaged_path():
+        variants.append(dict(randinit=False))
+    for count, variant in enumerate(variants, start=2):
+        assert not np.array_equal(features(**variant), marker), variant
+        assert len(list(cache.iterdir())) == count, variant
+    shutil.rmtree(dataset)
+    demo_dataset.write_demo_dataset(str(dataset), resolution=32,
+                                    clip_length=16, num_videos=16, seed=1)
+    assert not np.array_equal(features(), marker)
+    assert len(list(cache.iterdir())) == len(variants) + 2
     assert not [p for p in cache.iterdir() if ".tmp-" in p.name]
 
 

@@ -333,6 +333,33 @@ def test_all_generator_sources_render_the_same_video(
         np.testing.assert_array_equal(video, videos[0])
 
 
+def test_an_xla_export_renders_the_same_videos(export_dir, generator,
+                                              tmp_path):
+    """Signatures compiled with XLA (`bin/export --jit_compile`) give the
+    plain export's videos within one level of rounding, and the card says
+    how they were compiled."""
+    paths = export.export_generator(
+        generator, str(tmp_path), "xla", jit_compile=True,
+        limits=signatures.ServingLimits(3, 64, 3 * 40 * 32 * 32, 8))
+    card = json.loads(open(os.path.join(paths.saved_model, export.CARD_PATH)
+                           ).read())
+    assert card["jit_compile"] is True
+    xla = tf.saved_model.load(paths.saved_model)
+    plain = tf.saved_model.load(str(export_dir / "tiny" / "1"))
+    z, z_motion, t = _inputs(generator, frames=10)
+    seeds = tf.constant([3, 4], tf.int64)
+    for videos in (
+            [m.signatures["serving_default"](
+                z_content=tf.constant(z), z_motion=tf.constant(z_motion),
+                timestamps=tf.constant(t))["video"].numpy().astype(int)
+             for m in (xla, plain)],
+            [m.generate_from_seed(seeds, np.int32(10))["video"].numpy(
+                ).astype(int) for m in (xla, plain)]):
+        difference = np.abs(videos[0] - videos[1])
+        assert difference.max() <= 1 and (difference > 0).mean() < 1e-2
+        assert videos[0].std() > 5  # not a blank video
+
+
 def test_an_export_at_another_view_renders_it_and_says_so(
         run_dir, generator, tmp_path):
     result = run_tool("export", f"--run_dir={run_dir}", "--name=wide",
@@ -383,6 +410,35 @@ def _decode(path):
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24")
                          for f in container.decode(video=0)])
+
+
+def test_generate_cli_video_i_is_the_served_seed_plus_i(export_dir,
+                                                       tmp_path):
+    """bin/generate's video i is `generate_from_seed_full` of seed + i at
+    --start_time and --time_step: its MP4 decodes exactly as those frames
+    encoded here (H.264 is lossy, and deterministic)."""
+    result = run_tool("generate", f"--model={export_dir / 'tiny'}",
+                      f"--output_dir={tmp_path}", "--num_videos=2",
+                      "--seed=5", "--num_frames=6", "--start_time=0.75",
+                      "--time_step=0.25", "--nogrid", "--nogif")
+    assert result.returncode == 0, result.stderr[-3000:]
+    full = tf.saved_model.load(str(export_dir / "tiny" / "1")
+                               ).signatures["generate_from_seed_full"]
+
+    def encoded(seed, start_time):
+        video = full(seed=tf.constant([seed], tf.int64),
+                     num_frames=tf.constant(6), start_time=tf.constant(
+                         start_time), time_step=tf.constant(0.25),
+                     truncation_psi=tf.constant([1.0]))["video"].numpy()[0]
+        path = tmp_path / f"expected_{seed}_{start_time}.mp4"
+        video_writer.write_mp4(path, video, 8)  # bin/generate's default fps
+        return _decode(path)
+
+    for i, seed in enumerate((5, 6)):
+        written = _decode(tmp_path / f"video_00{i}.mp4")
+        np.testing.assert_array_equal(written, encoded(seed, 0.75))
+        assert not np.array_equal(written, encoded(11 - seed, 0.75))
+        assert not np.array_equal(written, encoded(seed, 0.0))
 
 
 def test_query_against_a_rest_server(export_dir, generator, tmp_path):

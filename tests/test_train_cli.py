@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from digan_tf import run_dir as run_dirs
+from digan_tf.generation import sources
+from tests import testing
 from tests.subprocesses import ROOT
+from tests.subprocesses import python_command
 from tests.subprocesses import run
 from tests.subprocesses import tool_command
 
@@ -163,3 +167,98 @@ def test_diverging_losses_stop_and_keep_the_last_good_checkpoint(tmp_path):
         result.stderr)
     latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
     assert latest.endswith("ckpt-2") and latest in result.stderr
+
+
+# bin/train on a CPU split into two logical devices: what MirroredStrategy
+# sees on a machine with two GPUs (none here), set before bin/train runs.
+_TWO_DEVICES = """
+import runpy, sys
+import tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0],
+    [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_conditional_run_with_the_mirrored_strategy_over_two_devices(
+        tmp_path):
+    def train(run_dir, *extra):
+        return run(python_command("-c", _TWO_DEVICES, ROOT / "bin" / "train",
+                                  *TINY, f"--run_dir={run_dir}",
+                                  "--strategy=mirrored", *extra))
+
+    odd = train(tmp_path / "odd", "--batch_size=3")
+    assert odd.returncode != 0
+    assert "divisible by the 2 replicas" in odd.stderr
+    result = train(tmp_path / "run", "--conditional", "--max_steps=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    generator, class_names, latest = run_dirs.load_ema_generator(
+        str(tmp_path / "run"))
+    assert latest.endswith("ckpt-2")
+    # The demo's classes are its shapes; the label picks the video.
+    assert class_names == ["circle", "square"]
+    assert generator.num_classes == 2
+    source = sources.from_generator(generator, class_names)
+    z, z_motion = testing.latents(1, generator)
+    t = np.zeros((1, 2), np.float32)
+    circle, square = (source.render(z, z_motion, t, labels=[label])
+                      for label in (0, 1))
+    assert np.abs(circle.astype(int) - square).mean() > 5
+
+
+# Reads each flagfile through bin/train's own flag definitions, builds the
+# model it configures (at a small size: the optimizers do not depend on
+# it) and prints the configs and the optimizers' settings.
+_FLAGFILE_SETTINGS = """
+import dataclasses, json, runpy, sys
+from absl import flags
+from digan_tf.training import train_config, trainer
+runpy.run_path("bin/train", run_name="flag_definitions")
+settings = {}
+for path in sys.argv[1:]:
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train", "--flagfile=" + path])
+    config = train_config.TrainConfig(**{
+        f.name: flags.FLAGS[f.name].value
+        for f in dataclasses.fields(train_config.TrainConfig)})
+    model = trainer.build_model(dataclasses.replace(
+        config, resolution=32, fmaps=0.03125, channel_max=16, z_dim=8,
+        w_dim=8, motion_dim=8))
+    adam = {name: [float(optimizer.learning_rate), optimizer.beta_1,
+                   optimizer.beta_2, optimizer.epsilon]
+            for name, optimizer in (("g", model.g_optimizer),
+                                    ("d", model.d_optimizer))}
+    settings[path] = dict(config=config.to_json(), adam=adam,
+                          ema_kimg=model.ema_kimg)
+print(json.dumps(settings))
+"""
+PAPER_DATASETS = ("kinetics", "sky", "taichi", "ucf101")
+
+
+def test_paper_flagfiles_give_the_papers_settings():
+    """The values of DIGAN.md section 4, with the authors' rescaling of both
+    optimizers (D regularized every 16 steps, G every 4)."""
+    paths = [f"configs/{name}.flags" for name in PAPER_DATASETS]
+    result = run(python_command("-c", _FLAGFILE_SETTINGS, *paths))
+    assert result.returncode == 0, result.stderr[-3000:]
+    every = json.loads(result.stdout.splitlines()[-1])
+    for name, path in zip(PAPER_DATASETS, paths):
+        config, adam = every[path]["config"], every[path]["adam"]
+        assert {k: config[k] for k in (
+            "resolution", "fmaps", "channel_max", "z_dim", "w_dim",
+            "motion_dim", "batch_size", "clip_length", "r1_gamma",
+            "r1_interval", "augment", "conditional", "mixed_precision",
+            "ema_kimg")} == dict(
+                resolution=128, fmaps=1.0, channel_max=512, z_dim=512,
+                w_dim=512, motion_dim=512, batch_size=64, clip_length=16,
+                r1_gamma=1.0, r1_interval=16, augment=True,
+                conditional=False, mixed_precision="float32",
+                ema_kimg=0.0), path
+        assert config["data_dir"] == f"data/{name}"
+        np.testing.assert_allclose(adam["d"], [0.0023529, 0.0, 0.9905855,
+                                               1e-8], rtol=2e-5)
+        np.testing.assert_allclose(adam["g"], [0.002, 0.0, 0.9919920, 1e-8],
+                                   rtol=2e-5)
+        assert every[path]["ema_kimg"] is None  # default: batch * 10 / 32

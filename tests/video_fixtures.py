@@ -31,10 +31,11 @@ def decode(path, limit=None):
     return np.stack(frames)
 
 
-def write_avi(path, frames, fps=25):
-    """MPEG-4 Part 2 in an AVI container (UCF-101's format)."""
+def write_avi(path, frames, fps=25, codec="mpeg4"):
+    """MPEG-4 Part 2 in an AVI container (UCF-101's format); another
+    container and `codec` when `path` ends otherwise."""
     with av.open(path, mode="w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
+        stream = container.add_stream(codec, rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
         for frame in frames:
@@ -43,11 +44,12 @@ def write_avi(path, frames, fps=25):
         container.mux(stream.encode())
 
 
-def write_frame_folder(folder, frames):
-    """Numbered PNGs, named so that only a natural sort orders them."""
+def write_frame_folder(folder, frames, extension="png"):
+    """Numbered images, named so that only a natural sort orders them."""
     os.makedirs(folder)
     for index, frame in enumerate(frames):
-        Image.fromarray(frame).save(os.path.join(folder, f"img_{index}.png"))
+        Image.fromarray(frame).save(
+            os.path.join(folder, f"img_{index}.{extension}"), quality=95)
 
 
 def make_video_folder(root):

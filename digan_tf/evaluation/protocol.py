@@ -35,6 +35,17 @@ def _digest(*parts):
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+def _shard_stamps(data_dir, manifest):
+    """(size, modification time) of each shard: a dataset prepared again at
+    the same path, with the same file names and counts, gets a new cache
+    key."""
+    stamps = []
+    for shard in manifest["shards"]:
+        stat = tf.io.gfile.stat(os.path.join(data_dir, shard["file"]))
+        stamps.append([shard["file"], stat.length, stat.mtime_nsec])
+    return stamps
+
+
 def check_long_enough(data_dir, metrics, argument="metrics"):
     """Raises a ValueError naming `argument` when `data_dir` has no video
     as long as a metric's clips."""
@@ -118,7 +129,8 @@ class Evaluator:
         info, batches = clips.real_clips(
             self.data_dir, span, stride, self.num_videos,
             self._clip_batch(span // stride), self.seed)
-        digest = _digest(os.path.abspath(self.data_dir), self.manifest, span,
+        digest = _digest(os.path.abspath(self.data_dir), self.manifest,
+                         _shard_stamps(self.data_dir, self.manifest), span,
                          stride, self.num_videos, self.seed,
                          embedder.weights_digest)[:12]
         name = os.path.basename(os.path.normpath(self.data_dir))

@@ -28,6 +28,9 @@ class TrainConfig:
     resolution: int = 128
     fmaps: float = 1.0
     channel_max: int = 512
+    z_dim: int = 512
+    w_dim: int = 512
+    motion_dim: int = 512
     batch_size: int = 64
     clip_length: int = 16
     total_kimg: float = 25000.0
@@ -67,7 +70,8 @@ class TrainConfig:
         if int(32768 * self.fmaps) // self.resolution < 1:
             raise ValueError(f"`fmaps`={self.fmaps} gives no channels at "
                              f"`resolution`={self.resolution}.")
-        validation.check_int("channel_max", self.channel_max, 1)
+        for name in ("channel_max", "z_dim", "w_dim", "motion_dim"):
+            validation.check_int(name, getattr(self, name), 1)
         validation.check_int("batch_size", self.batch_size, 1)
         validation.check_int("clip_length", self.clip_length, 2)
         validation.check_float("total_kimg", self.total_kimg,

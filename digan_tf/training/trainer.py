@@ -61,7 +61,10 @@ def _networks(config, num_classes, initial=None):
     sizes = dict(resolution=config.resolution, fmaps=config.fmaps,
                  channel_max=config.channel_max, num_classes=num_classes)
     return {
-        "generator": Generator(**sizes, clip_length=config.clip_length,
+        "generator": Generator(**sizes, z_dim=config.z_dim,
+                               w_dim=config.w_dim,
+                               motion_dim=config.motion_dim,
+                               clip_length=config.clip_length,
                                name="generator"),
         "ema_generator": None,  # DIGAN copies the generator
         "image_discriminator": ImageDiscriminator(
