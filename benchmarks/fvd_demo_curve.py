@@ -2,16 +2,17 @@
 """FVD16 with the packaged Kinetics-400 I3D along the demo run (the
 README's first command), next to the real-vs-real floor and a real set
 with its frames shuffled in time; prints a table and writes JSON (--output,
-by default fvd_demo_curve.json in --run_dir).
+by default fvd_demo_curve.json in --run_dir) and `demo_progress.gif` beside
+it: the run's sample grids at those steps, side by side.
 
   .venv/bin/python benchmarks/fvd_demo_curve.py --run_dir=/tmp/demo \
-      --num_videos=256
+      --num_videos=128 --steps=0,500,1000
 
 Trains `configs/demo.flags` into --run_dir first when it has no
-checkpoints (checkpoints at steps 250 and 500). Step 0 is an untrained
-generator of the same configuration. The floor compares the training
-videos (demo seed 0) with as many other videos of the same built-in
-dataset (seed 1), which training never saw.
+checkpoints (the demo keeps them at steps 500 and 1000). Step 0 is an
+untrained generator of the same configuration. The floor compares the
+training videos (demo seed 0) with as many other videos of the same
+built-in dataset (seed 1), which training never saw.
 """
 
 # isort: split
@@ -30,12 +31,14 @@ import numpy as np
 import tensorflow as tf
 from bench_record import cpu_description
 from bench_record import write_record
+from PIL import Image
 
 from digan_tf import run_dir as run_dirs
 from digan_tf.data import demo_dataset
 from digan_tf.evaluation import clips
 from digan_tf.evaluation import distances
 from digan_tf.evaluation.features import VideoEmbedder
+from digan_tf.generation import video_writer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,11 +50,30 @@ def _train(run_dir):
     subprocess.run(command, check=True, cwd=ROOT)
 
 
+def _write_progress(path, run_dir, steps):
+    """The sample grids `samples/step-N.gif` of `steps`, side by side with
+    a white gap, as one GIF."""
+    grids = []
+    for step in steps:
+        with Image.open(os.path.join(run_dir, "samples",
+                                     f"step-{step:07d}.gif")) as gif:
+            frames = []
+            for index in range(gif.n_frames):
+                gif.seek(index)
+                frames.append(np.asarray(gif.convert("RGB")))
+        grids.append(np.stack(frames))
+    gap = np.full(grids[0].shape[:2] + (8, 3), 255, np.uint8)
+    parts = [grids[0]]
+    for grid in grids[1:]:
+        parts += [gap, grid]
+    video_writer.write_gif(path, np.concatenate(parts, axis=2), fps=8)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run_dir", required=True)
     parser.add_argument("--num_videos", type=int, default=256)
-    parser.add_argument("--steps", default="0,250,500")
+    parser.add_argument("--steps", default="0,500,1000")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     checkpoints = os.path.join(args.run_dir, run_dirs.CHECKPOINTS)
@@ -114,6 +136,10 @@ def main():
     print(f"I3D: {seconds_per_clip:.2f} s per 16-frame clip (decode + "
           f"resize + I3D), {minutes:.0f} min per 2048")
     output = args.output or os.path.join(args.run_dir, "fvd_demo_curve.json")
+    progress = os.path.join(os.path.dirname(os.path.abspath(output)),
+                            "demo_progress.gif")
+    _write_progress(progress, args.run_dir, map(int, args.steps.split(",")))
+    print(f"Wrote {progress}")
     write_record(output, {"fvd16": rows, "num_videos": n,
                           "seconds_per_clip": seconds_per_clip,
                           "minutes_per_2048_clips": minutes,

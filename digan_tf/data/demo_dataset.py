@@ -17,14 +17,21 @@ from digan_tf.data import prepare
 SHAPES = ("circle", "square")
 
 
+# One colour per shape, over dark blue-violet backgrounds.
+COLORS = {"circle": (1.0, 0.85, 0.2), "square": (0.2, 0.9, 1.0)}
+
+
 def render_video(rng, resolution, num_frames, shape):
-    """uint8 [T, R, R, 3]: one `shape` crossing a gradient background."""
+    """uint8 [T, R, R, 3]: one bright `shape` starting near the centre and
+    crossing a darker, slowly turning gradient. Easy on purpose (one colour
+    per shape, high contrast, large shapes, a centred start), so that the
+    CPU demo learns it visibly within minutes (README, first command)."""
     yy, xx = np.mgrid[0:resolution, 0:resolution] / resolution
-    base = rng.uniform(0.1, 0.6, 3)
-    tilt = rng.uniform(-0.3, 0.3, 3)
-    color = rng.uniform(0.5, 1.0, 3) * rng.permutation([1.0, 1.0, 0.3])
-    radius = rng.uniform(0.12, 0.22)
-    position = rng.uniform(radius, 1 - radius, 2)
+    base = np.array([0.15, 0.15, 0.4]) + rng.uniform(-0.08, 0.08, 3)
+    tilt = rng.uniform(-0.2, 0.2, 3)
+    color = np.array(COLORS[shape])
+    radius = rng.uniform(0.18, 0.26)
+    position = 0.5 + rng.uniform(-0.15, 0.15, 2)
     velocity = rng.uniform(-1, 1, 2)
     velocity *= rng.uniform(0.6, 1.2) / np.linalg.norm(velocity) / num_frames
     frames = np.empty((num_frames, resolution, resolution, 3), np.float32)
