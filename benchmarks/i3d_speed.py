@@ -2,7 +2,7 @@
 """I3D feature extraction speed: clips/s of the FVD embedder
 (reference preprocessing + I3D, uint8 clips in, 400 features out) as a
 tf.function and with XLA, against this machine's float32 matmul peak.
-FLOPs are counted by TensorFlow's profiler on the traced graph. Prints
+FLOPs are those the traced graph executes (graph_flops.py). Prints
 figures (with the spread of the peak's repeats) and writes them to --output
 (JSON); asserts nothing.
 
@@ -22,10 +22,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from bench_record import write_record  # noqa: E402
 from generator_speed import median_seconds  # noqa: E402
+from graph_flops import executed_gflop  # noqa: E402
 from machine_peak import matmul_peak_rates  # noqa: E402
 from machine_peak import peak_figures  # noqa: E402
 from machine_peak import peak_text  # noqa: E402
-from train_speed import graph_gflop  # noqa: E402
 
 from digan_tf.evaluation import features  # noqa: E402
 from digan_tf.models.i3d import I3D  # noqa: E402
@@ -56,7 +56,7 @@ def main():
         embed = tf.function(lambda c: i3d(features.preprocess(c)),
                             jit_compile=mode == "xla")
         if gflop is None:
-            gflop = graph_gflop(embed, clips) / args.batch
+            gflop = executed_gflop(embed, clips) / args.batch
             print(f"{gflop:.1f} GFLOP per {args.frames}-frame clip at 224")
             figures["gflop_per_clip"] = gflop
         seconds = median_seconds(lambda: embed(clips).numpy(), args.repeats)

@@ -5,15 +5,26 @@ and input-pipeline throughput. Prints figures (with the spread of the peak's
 repeats) and writes them to --output (JSON); asserts nothing.
 
   python benchmarks/train_speed.py [--configs=64,128] [--repeats=3]
+      [--authors_repo=PATH --authors_python=PYTHON] [--rounds=3]
 
 Modes: "graph" (tf.function), "xla" (jit_compile), each in float32 and
-mixed_bfloat16. FLOPs are counted by TensorFlow's profiler on the traced
-graphs (matmuls and convolutions, multiply-add = 2).
+mixed_bfloat16. FLOPs are those the traced graphs execute (graph_flops.py:
+matmuls and convolutions, multiply-add = 2).
+
+With a checkout of the authors' code (--authors_repo or DIGAN_AUTHORS_REPO)
+and a Python that has PyTorch for it (--authors_python or
+DIGAN_AUTHORS_PYTHON; see authors_train_speed.py), each configuration is
+also timed with their networks and loss: `--rounds` interleaved pairs of
+ours (graph, float32) and theirs, one after the other on the same cores,
+printing both, their ratio and each one's distance to its own FLOP floor.
 """
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -27,6 +38,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from bench_record import write_record  # noqa: E402
+from graph_flops import executed_gflop  # noqa: E402
 from machine_peak import matmul_peak_rates  # noqa: E402
 from machine_peak import peak_figures  # noqa: E402
 from machine_peak import peak_text  # noqa: E402
@@ -36,17 +48,10 @@ from digan_tf.data import pipelines  # noqa: E402
 from digan_tf.training.iteration_inputs import RealPairs  # noqa: E402
 from digan_tf.training.optimizers import lazy_regularization_adam  # noqa: E402
 
-CONFIGS = {64: dict(resolution=64, fmaps=0.5), 128: dict(resolution=128,
+CONFIGS = {32: dict(resolution=32, fmaps=0.125),
+           64: dict(resolution=64, fmaps=0.5), 128: dict(resolution=128,
                                                           fmaps=1.0)}
 BATCH = 4
-
-
-def graph_gflop(function, *args):
-    graph = function.get_concrete_function(*args).graph
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(graph, options=options)
-    return profile.total_float_ops / 1e9
 
 
 def build(config, policy):
@@ -76,7 +81,7 @@ def time_phases(model, batch, jit, repeats):
     }
     seconds, gflop = {}, {}
     for name, fn in phases.items():
-        gflop[name] = graph_gflop(fn)
+        gflop[name] = executed_gflop(fn)
         fn()  # trace / compile
         times = []
         for _ in range(repeats):
@@ -92,6 +97,44 @@ def iteration(values):
     return values["D"] + values["G"] + values["R1"] / 16
 
 
+def authors_iteration(args, config):
+    """The authors' code's figures for `config` (authors_train_speed.py in
+    their environment, a separate process: it imports PyTorch)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "authors_train_speed.py")
+    child = subprocess.run(
+        [args.authors_python, script, f"--authors_repo={args.authors_repo}",
+         f"--resolution={config['resolution']}", f"--fmaps={config['fmaps']}",
+         f"--batch={BATCH}", f"--repeats={args.repeats}"],
+        stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(child.stdout.splitlines()[-1])
+
+
+def compare_with_authors(args, model, batch, config, peak):
+    """`args.rounds` pairs (ours, theirs) at `config`; their ratio per pair
+    and in the median."""
+    rounds = []
+    for index in range(args.rounds):
+        ours = iteration(time_phases(model, batch, False, args.repeats)[0])
+        theirs = authors_iteration(args, config)
+        theirs_floor = theirs["gflop_per_iteration"] / peak
+        rounds.append(dict(ours_seconds=ours, authors=theirs,
+                           authors_over_floor=(theirs["seconds_per_iteration"]
+                                               / theirs_floor),
+                           speedup=theirs["seconds_per_iteration"] / ours))
+        print(f"  round {index + 1}: ours {ours:6.2f} s, authors' "
+              f"(PyTorch {theirs['torch_version']}) "
+              f"{theirs['seconds_per_iteration']:6.2f} s/iteration, "
+              f"{theirs['gflop_per_iteration']:.0f} GFLOP, floor "
+              f"{theirs_floor:.2f} s = {rounds[-1]['authors_over_floor']:.2f}x"
+              f"; ours is {rounds[-1]['speedup']:.2f}x faster", flush=True)
+    speedup = statistics.median(r["speedup"] for r in rounds)
+    print(f"R={config['resolution']}: ours {speedup:.2f}x faster than the "
+          f"authors' code (median of {args.rounds} pairs)", flush=True)
+    return dict(resolution=config["resolution"], fmaps=config["fmaps"],
+                rounds=rounds, median_speedup=speedup)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", default="64,128")
@@ -99,6 +142,13 @@ def main():
     parser.add_argument("--policies", default="float32,mixed_bfloat16")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", default="train_speed.json")
+    parser.add_argument("--authors_repo",
+                        default=os.environ.get("DIGAN_AUTHORS_REPO"))
+    parser.add_argument("--authors_python",
+                        default=os.environ.get("DIGAN_AUTHORS_PYTHON",
+                                               sys.executable))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip_pipeline", action="store_true")
     args = parser.parse_args()
     rates = matmul_peak_rates()
     peak = max(rates)
@@ -106,7 +156,7 @@ def main():
     print(f"float32 matmul peak: {peak_text(rates)} ({os.cpu_count()} "
           f"cores, oneDNN={onednn})")
     figures = dict(peak_figures(rates), onednn=onednn, batch=BATCH,
-                   repeats=args.repeats, iterations=[])
+                   repeats=args.repeats, iterations=[], authors=[])
     for resolution in map(int, args.configs.split(",")):
         config = CONFIGS[resolution]
         rng = np.random.default_rng(0)
@@ -133,7 +183,17 @@ def main():
                     phase_seconds=seconds, phase_gflop=gflop,
                     gflop_per_iteration=iteration(gflop),
                     float32_floor_seconds=floor, over_floor=total / floor))
+            if args.authors_repo and policy == "float32":
+                figures["authors"].append(compare_with_authors(
+                    args, model, batch, config, peak))
     keras.mixed_precision.set_dtype_policy("float32")
+    if not args.skip_pipeline:
+        figures["input_pipeline_pairs_per_second"] = pipeline_rate()
+    write_record(args.output, figures)
+
+
+def pipeline_rate():
+    """Pairs/s of the training input pipeline on 128x128 JPEG shards."""
     with tempfile.TemporaryDirectory() as directory:
         demo_dataset.write_demo_dataset(directory, 128, 16, num_videos=32)
         dataset = pipelines.frame_pair_dataset(directory, 64, 16, seed=0)
@@ -144,8 +204,7 @@ def main():
             next(iterator)
         rate = 20 * 64 / (time.perf_counter() - start)
         print(f"input pipeline: {rate:.0f} pairs/s (128x128 JPEG, batch 64)")
-    figures["input_pipeline_pairs_per_second"] = rate
-    write_record(args.output, figures)
+    return rate
 
 
 if __name__ == "__main__":

@@ -30,11 +30,17 @@ def torch_adam_reference(steps, lr, beta_1, beta_2, eps, value):
     return value
 
 
-def test_replace_nonfinite_matches_numpy():
-    values = np.array([np.nan, np.inf, -np.inf, 3e5, -2.5, 0.0], np.float32)
-    np.testing.assert_array_equal(
-        optimizers.replace_nonfinite(tf.constant(values)).numpy(),
-        np.nan_to_num(values, nan=0.0, posinf=1e5, neginf=-1e5))
+@pytest.mark.parametrize("graph", [False, True])
+def test_replace_nonfinite_matches_numpy(graph):
+    replace = optimizers.replace_nonfinite
+    if graph:
+        replace = tf.function(replace)
+    mixed = np.array([np.nan, np.inf, -np.inf, 3e5, -2.5, 0.0], np.float32)
+    finite = np.array([[3e5, -2.5], [0.0, 1e-30]], np.float32)
+    for values in (mixed, finite, mixed[1:2], mixed[:1]):
+        np.testing.assert_array_equal(
+            replace(tf.constant(values)).numpy(),
+            np.nan_to_num(values, nan=0.0, posinf=1e5, neginf=-1e5))
 
 
 @pytest.mark.parametrize("beta_1", [0.0, 0.9])

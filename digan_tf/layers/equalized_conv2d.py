@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from digan_tf.layers import primitives as digan_ops
+from digan_tf.layers.conv2d import conv2d_valid
 from digan_tf.layers.equalized_dense import ACTIVATIONS
 from digan_tf.utils import validation
 
@@ -85,15 +86,15 @@ class EqualizedConv2D(keras.layers.Layer):
         x = inputs
         if self.down == 2 and self.kernel_size == 1:
             x = digan_ops.blur(x, padding=1, stride=2)
-            x = ops.conv(x, kernel, padding="valid")
+            x = conv2d_valid(x, kernel)
         elif self.down == 2:
             x = digan_ops.blur(x, padding=2)
-            x = ops.conv(x, kernel, strides=2, padding="valid")
+            x = conv2d_valid(x, kernel, stride=2)
         else:
             pad = self.kernel_size // 2
             if pad:
                 x = ops.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-            x = ops.conv(x, kernel, padding="valid")
+            x = conv2d_valid(x, kernel)
         if self.bias is not None:
             x = x + self.bias
         if self.activation == "lrelu":

@@ -1,0 +1,69 @@
+"""The convolution whose kernel gradient runs as matmuls gives TensorFlow's
+own convolution's values and first and second derivatives."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from digan_tf.layers import conv2d
+
+
+def derivatives(convolve, x, kernel, weights):
+    """Output, first derivatives (input, kernel) of sum(weights * out^2),
+    and the kernel and input derivatives of an R1-like penalty |d/dx|^2
+    (the square makes d/dx depend on both)."""
+    with tf.GradientTape(persistent=True) as outer:
+        outer.watch([x, kernel])
+        with tf.GradientTape(persistent=True) as inner:
+            inner.watch([x, kernel])
+            out = convolve(x, kernel)
+            objective = tf.reduce_sum(weights * tf.square(out))
+        dx, dkernel = inner.gradient(objective, [x, kernel])
+        penalty = tf.reduce_sum(tf.square(dx))
+    return [out, dx, dkernel, *outer.gradient(penalty, [kernel, x])]
+
+
+@pytest.mark.parametrize("kernel_size,stride", [(3, 1), (3, 2), (1, 1),
+                                                (1, 2)])
+@pytest.mark.parametrize("graph", [False, True])
+def test_matches_tensorflows_convolution_to_second_order(kernel_size, stride,
+                                                         graph):
+    rng = np.random.default_rng(kernel_size * 10 + stride)
+    x = tf.constant(rng.normal(size=(3, 11, 11, 5)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 5, 4)),
+                         tf.float32)
+    out_size = (11 - kernel_size) // stride + 1
+    weights = tf.constant(rng.normal(size=(3, out_size, out_size, 4)),
+                          tf.float32)
+
+    def reference(x, kernel):
+        return tf.nn.conv2d(x, kernel, stride, "VALID")
+
+    def ours(x, kernel):
+        return conv2d.conv2d_valid(x, kernel, stride)
+
+    run = tf.function(derivatives) if graph else derivatives
+    expected = run(reference, x, kernel, weights)
+    got = run(ours, x, kernel, weights)
+    names = ["output", "input gradient", "kernel gradient",
+             "second derivative w.r.t. the kernel",
+             "second derivative w.r.t. the input"]
+    for name, e, g in zip(names, expected, got):
+        scale = np.abs(e.numpy()).max()
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=0,
+                                   atol=1e-5 * scale, err_msg=name)
+
+
+def test_filter_gradient_is_the_sum_over_taps_written_out():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 7, 7, 3))
+    dy = rng.normal(size=(2, 3, 3, 2))
+    expected = np.zeros((3, 3, 3, 2))
+    for i in range(3):
+        for j in range(3):
+            for y in range(3):
+                for c in range(3):
+                    expected[i, j] += np.einsum(
+                        "bk,bo->ko", x[:, i + 2 * y, j + 2 * c], dy[:, y, c])
+    got = conv2d.filter_gradient(tf.constant(x), tf.constant(dy), 3, 2)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
