@@ -78,7 +78,8 @@ def main():
                      channels_out=c_out, kernel=k, stride=stride,
                      gflop=gflop, gflops={})
         for name, function in candidates.items():
-            seconds = best_seconds(tf.function(function), args.repeats)
+            seconds = best_seconds(tf.function(function, autograph=False),
+                                   args.repeats)
             layer["gflops"][name] = gflop / seconds
             print(f"{batch}x{size}x{size}x{c_in} -> {c_out}, {k}x{k} stride "
                   f"{stride}: {name:30s} {gflop / seconds:6.1f} GFLOP/s "

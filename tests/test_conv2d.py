@@ -27,7 +27,9 @@ def derivatives(convolve, x, kernel, weights):
                                                 (1, 2)])
 @pytest.mark.parametrize("graph", [False, True])
 def test_matches_tensorflows_convolution_to_second_order(kernel_size, stride,
-                                                         graph):
+                                                         graph, monkeypatch):
+    # These layers are small: lower the size from which matmuls are used.
+    monkeypatch.setattr(conv2d, "MATMUL_GRADIENT_MIN_MACS", 0)
     rng = np.random.default_rng(kernel_size * 10 + stride)
     x = tf.constant(rng.normal(size=(3, 11, 11, 5)), tf.float32)
     kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 5, 4)),
@@ -67,3 +69,25 @@ def test_filter_gradient_is_the_sum_over_taps_written_out():
                         "bk,bo->ko", x[:, i + 2 * y, j + 2 * c], dy[:, y, c])
     got = conv2d.filter_gradient(tf.constant(x), tf.constant(dy), 3, 2)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
+
+
+def test_small_layers_keep_tensorflows_kernel_gradient():
+    """The CPU demo's layers (38 M multiply-adds per sample at most) train
+    faster with TensorFlow's kernel gradient; the paper's large ones use
+    the matmuls."""
+    def gradient_ops(shape, kernel_shape):
+        x = tf.zeros(shape)
+        kernel = tf.zeros(kernel_shape)
+
+        def loss():
+            with tf.GradientTape() as tape:
+                tape.watch(kernel)
+                out = conv2d.conv2d_valid(x, kernel)
+            return tape.gradient(out, kernel)
+        graph = tf.function(loss).get_concrete_function().graph
+        return {op.type for op in graph.get_operations()}
+
+    assert "Conv2DBackpropFilter" in gradient_ops((1, 34, 34, 64),
+                                                  (3, 3, 64, 64))
+    large = gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
+    assert "Conv2DBackpropFilter" not in large and "MatMul" in large

@@ -220,6 +220,50 @@ def _weights(model):
             + model.ema_generator.weights + model.discriminator_variables]
 
 
+@pytest.mark.slow
+def test_xla_iterations_make_the_eager_iterations_updates():
+    """An iteration compiled with XLA (what `bin/train --jit_compile` runs),
+    an R1 one and a plain one, makes the eager iterations' weight updates
+    from the same draws, within rounding; the updates are far larger than
+    the tolerance (SGD: Adam with beta1 0 would turn rounding in near-zero
+    gradients into full steps). fit() itself compiles both variants. XLA
+    makes its own random floats from the same seeds (README, "Training"),
+    so the draws are made outside and passed in."""
+    frames_1, frames_2, dt = testing.frame_pair_batch()
+    real = RealPairs(tf.stack([frames_1, frames_2], axis=1), dt, None)
+    updates = {}
+    for jit in (False, True):
+        model = testing.tiny_digan(sgd=True)
+        draws = model.draw_iteration(4)
+        iteration = model.train_iteration
+        if jit:
+            iteration = tf.function(iteration, jit_compile=True)
+        before = _weights(model)
+        for with_r1 in (True, False):
+            iteration(real, draws, with_r1)
+        updates[jit] = [after - start for after, start
+                        in zip(_weights(model), before)]
+    for eager, xla in zip(updates[False], updates[True]):
+        np.testing.assert_allclose(xla, eager, atol=1e-5, rtol=1e-3)
+    assert max(np.abs(u).max() for u in updates[False]) > 1e-3
+
+    model = testing.tiny_digan(r1_interval=2)
+    model.compile(g_optimizer=keras.optimizers.SGD(0.01),
+                  d_optimizer=keras.optimizers.SGD(0.01), jit_compile=True)
+    before = _weights(model)
+    recorder = _PhaseRecorder()
+    model.fit(tf.data.Dataset.from_tensors((frames_1, frames_2, dt)).repeat(),
+              steps_per_epoch=2, epochs=1, verbose=0, shuffle=False,
+              callbacks=[recorder])
+    assert model.jit_compile is True
+    assert np.diff(recorder.iterations).tolist() == [2, 1]
+    assert all(np.isfinite(v) for logs in recorder.logs
+               for v in logs.values())
+    moved = sum(not np.array_equal(a, b)
+                for a, b in zip(_weights(model), before))
+    assert moved > len(before) // 2
+
+
 @pytest.mark.parametrize("order", ["authors", "d_first"])
 def test_train_step_runs_the_phases_in_the_authors_order(order):
     """train_step == G phase, D phase, R1 phase, EMA with the draws of
