@@ -2,12 +2,12 @@
 CPUs.
 
 TensorFlow's kernel for a convolution's weight gradient on CPUs (oneDNN's
-Conv2DBackpropFilter) runs at about a quarter of the forward convolution's
-rate on AVX2 machines: 33 against 118 GFLOP/s for a 3x3 layer of 256
+Conv2DBackpropFilter) runs at about a fifth of the forward convolution's
+rate on AVX2 machines: 29 against 148 GFLOP/s for a 3x3 layer of 256
 channels at 128x128 (`benchmarks/conv_gradient_speed.py`), and it was the
 largest op of a training iteration at R=128 (46% of op time). The same
 gradient is k*k matmuls, one per kernel tap, of the input window that tap
-sees with the output gradient, which run near the matmul peak. The input
+sees with the output gradient, which run at 96 there. The input
 gradient stays TensorFlow's (as fast as the forward); its own kernel
 derivative, which the R1 penalty needs, is `filter_gradient` too.
 """
