@@ -65,10 +65,11 @@ def build(config, policy):
     return model
 
 
-def time_phases(model, batch, jit, repeats):
+def phase_functions(model, batch, jit):
+    """The D, R1 and G phases as tf.functions on one fixed set of draws."""
     real = RealPairs(tf.stack([batch[0], batch[1]], axis=1), batch[2], None)
     draws = model.draw_iteration(BATCH)
-    phases = {
+    return {
         "D": tf.function(lambda: model.discriminator_phase(
             real, draws.discriminator, draws.augment_discriminator_fake,
             draws.augment_discriminator_real)["loss_terms"],
@@ -79,9 +80,12 @@ def time_phases(model, batch, jit, repeats):
             draws.generator, draws.augment_generator_fake)["loss_terms"],
             jit_compile=jit),
     }
-    seconds, gflop = {}, {}
+
+
+def time_phases(phases, model, repeats):
+    """Median seconds of each phase, after a call that traces it."""
+    seconds = {}
     for name, fn in phases.items():
-        gflop[name] = executed_gflop(fn)
         fn()  # trace / compile
         times = []
         for _ in range(repeats):
@@ -90,7 +94,7 @@ def time_phases(model, batch, jit, repeats):
             tf.identity(model.step).numpy()  # wait for the step
             times.append(time.perf_counter() - start)
         seconds[name] = statistics.median(times)
-    return seconds, gflop
+    return seconds
 
 
 def iteration(values):
@@ -110,12 +114,12 @@ def authors_iteration(args, config):
     return json.loads(child.stdout.splitlines()[-1])
 
 
-def compare_with_authors(args, model, batch, config, peak):
-    """`args.rounds` pairs (ours, theirs) at `config`; their ratio per pair
-    and in the median."""
+def compare_with_authors(args, model, phases, config, peak):
+    """`args.rounds` pairs (ours, timing the graph-mode `phases`; theirs)
+    at `config`; their ratio per pair and in the median."""
     rounds = []
     for index in range(args.rounds):
-        ours = iteration(time_phases(model, batch, False, args.repeats)[0])
+        ours = iteration(time_phases(phases, model, args.repeats))
         theirs = authors_iteration(args, config)
         theirs_floor = theirs["gflop_per_iteration"] / peak
         rounds.append(dict(ours_seconds=ours, authors=theirs,
@@ -166,9 +170,14 @@ def main():
         batch = tuple(tf.constant(x, tf.float32) for x in batch)
         for policy in args.policies.split(","):
             model = build(config, policy)
+            graph_phases = None
             for mode in args.modes.split(","):
-                seconds, gflop = time_phases(model, batch, mode == "xla",
-                                             args.repeats)
+                phases = phase_functions(model, batch, mode == "xla")
+                if mode == "graph":
+                    graph_phases = phases
+                gflop = {name: executed_gflop(fn)
+                         for name, fn in phases.items()}
+                seconds = time_phases(phases, model, args.repeats)
                 total = iteration(seconds)
                 floor = iteration(gflop) / peak
                 print(f"R={resolution} fmaps={config['fmaps']} batch {BATCH}"
@@ -185,7 +194,8 @@ def main():
                     float32_floor_seconds=floor, over_floor=total / floor))
             if args.authors_repo and policy == "float32":
                 figures["authors"].append(compare_with_authors(
-                    args, model, batch, config, peak))
+                    args, model, graph_phases
+                    or phase_functions(model, batch, False), config, peak))
     keras.mixed_precision.set_dtype_policy("float32")
     if not args.skip_pipeline:
         figures["input_pipeline_pairs_per_second"] = pipeline_rate()
