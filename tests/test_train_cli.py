@@ -1,6 +1,7 @@
 """bin/train as users run it: flags, crash and resume, divergence."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,6 +13,8 @@ import tensorflow as tf
 
 from digan_tf import run_dir as run_dirs
 from digan_tf.generation import sources
+from digan_tf.training import train_config
+from digan_tf.training import trainer
 from tests import testing
 from tests.subprocesses import ROOT
 from tests.subprocesses import python_command
@@ -231,10 +234,25 @@ for path in sys.argv[1:]:
             for name, optimizer in (("g", model.g_optimizer),
                                     ("d", model.d_optimizer))}
     settings[path] = dict(config=config.to_json(), adam=adam,
-                          ema_kimg=model.ema_kimg)
+                          ema_kimg=model.ema_kimg,
+                          fourier_scale=model.generator.fourier_scale)
 print(json.dumps(settings))
 """
 PAPER_DATASETS = ("kinetics", "sky", "taichi", "ucf101")
+
+
+def test_generator_size_flags_build_the_generator_they_name():
+    """--z_dim, --w_dim, --motion_dim and --fourier_scale reach the
+    generator and its EMA copy; a non-positive scale names its flag."""
+    small = dict(data_dir="demo", run_dir="unused", resolution=32,
+                 fmaps=0.03125, channel_max=16)
+    model = trainer.build_model(train_config.TrainConfig(
+        **small, z_dim=8, w_dim=6, motion_dim=5, fourier_scale=1.5))
+    for generator in (model.generator, model.ema_generator):
+        assert (generator.z_dim, generator.w_dim, generator.motion_dim,
+                generator.fourier_scale) == (8, 6, 5, 1.5)
+    with pytest.raises(ValueError, match="fourier_scale"):
+        train_config.TrainConfig(**small, fourier_scale=0.0)
 
 
 def test_paper_flagfiles_give_the_papers_settings():
@@ -262,3 +280,5 @@ def test_paper_flagfiles_give_the_papers_settings():
         np.testing.assert_allclose(adam["g"], [0.002, 0.0, 0.9919920, 1e-8],
                                    rtol=2e-5)
         assert every[path]["ema_kimg"] is None  # default: batch * 10 / 32
+        np.testing.assert_allclose(every[path]["fourier_scale"],
+                                   math.sqrt(10.0), rtol=1e-12)

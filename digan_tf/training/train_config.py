@@ -31,6 +31,7 @@ class TrainConfig:
     z_dim: int = 512
     w_dim: int = 512
     motion_dim: int = 512
+    fourier_scale: float = math.sqrt(10.0)
     batch_size: int = 64
     clip_length: int = 16
     total_kimg: float = 25000.0
@@ -72,6 +73,8 @@ class TrainConfig:
                              f"`resolution`={self.resolution}.")
         for name in ("channel_max", "z_dim", "w_dim", "motion_dim"):
             validation.check_int(name, getattr(self, name), 1)
+        validation.check_float("fourier_scale", self.fourier_scale,
+                               exclusive_minimum=0.0)
         validation.check_int("batch_size", self.batch_size, 1)
         validation.check_int("clip_length", self.clip_length, 2)
         validation.check_float("total_kimg", self.total_kimg,

@@ -64,6 +64,7 @@ def _networks(config, num_classes, initial=None):
         "generator": Generator(**sizes, z_dim=config.z_dim,
                                w_dim=config.w_dim,
                                motion_dim=config.motion_dim,
+                               fourier_scale=config.fourier_scale,
                                clip_length=config.clip_length,
                                name="generator"),
         "ema_generator": None,  # DIGAN copies the generator
