@@ -243,7 +243,8 @@ PAPER_DATASETS = ("kinetics", "sky", "taichi", "ucf101")
 
 def test_generator_size_flags_build_the_generator_they_name():
     """--z_dim, --w_dim, --motion_dim and --fourier_scale reach the
-    generator and its EMA copy; a non-positive scale names its flag."""
+    generator and its EMA copy; a non-positive scale, or a negative
+    --intra_op_threads, names its flag."""
     small = dict(data_dir="demo", run_dir="unused", resolution=32,
                  fmaps=0.03125, channel_max=16)
     model = trainer.build_model(train_config.TrainConfig(
@@ -253,6 +254,8 @@ def test_generator_size_flags_build_the_generator_they_name():
                 generator.fourier_scale) == (8, 6, 5, 1.5)
     with pytest.raises(ValueError, match="fourier_scale"):
         train_config.TrainConfig(**small, fourier_scale=0.0)
+    with pytest.raises(ValueError, match="intra_op_threads"):
+        train_config.TrainConfig(**small, intra_op_threads=-1)
 
 
 def test_paper_flagfiles_give_the_papers_settings():

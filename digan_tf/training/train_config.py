@@ -52,6 +52,7 @@ class TrainConfig:
     mixed_precision: str = "float32"
     jit_compile: bool = False
     run_eagerly: bool = False
+    intra_op_threads: int = 0
     seed: int = 0
     log_every: int = 10
     sample_every: int = 500
@@ -99,6 +100,7 @@ class TrainConfig:
                 raise ValueError(f"`{name}` must be one of {allowed}; got "
                                  f"{getattr(self, name)!r}.")
         validation.check_int("seed", self.seed, 0)
+        validation.check_int("intra_op_threads", self.intra_op_threads, 0)
         for name in ("log_every", "sample_every", "checkpoint_every",
                      "keep_checkpoints", "num_samples", "demo_videos"):
             validation.check_int(name, getattr(self, name), 1)
