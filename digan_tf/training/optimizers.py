@@ -22,19 +22,14 @@ NONFINITE_GRADIENT_LIMIT = 1e5
 
 def replace_nonfinite(gradient):
     """NaN -> 0, +Inf -> 1e5, -Inf -> -1e5; finite values unchanged (the
-    authors' `nan_to_num` before every optimizer step). The replacement
-    runs only when a value is not finite: one check is a third of the
-    element-wise passes of the replacement, which is almost never needed."""
-
-    def replaced():
-        finite = tf.where(tf.math.is_nan(gradient), tf.zeros_like(gradient),
-                          gradient)
-        limit = tf.cast(NONFINITE_GRADIENT_LIMIT, gradient.dtype)
-        return tf.where(tf.math.is_inf(finite), tf.sign(finite) * limit,
-                        finite)
-
-    return tf.cond(tf.reduce_all(tf.math.is_finite(gradient)),
-                   lambda: tf.identity(gradient), replaced)
+    authors' `nan_to_num` before every optimizer step). Element-wise, with
+    no branch: a `tf.cond` per variable cost more to trace and to optimize
+    (two function graphs per variable, seconds per optimizer) than the
+    passes it saves at run time (milliseconds per step at R=128)."""
+    finite = tf.where(tf.math.is_nan(gradient), tf.zeros_like(gradient),
+                      gradient)
+    limit = tf.cast(NONFINITE_GRADIENT_LIMIT, gradient.dtype)
+    return tf.where(tf.math.is_inf(finite), tf.sign(finite) * limit, finite)
 
 
 @keras.saving.register_keras_serializable(package="digan_tf")
