@@ -20,12 +20,13 @@ from bench_record import spread_text
 from bench_record import write_record
 
 
-def matmul_peak_rates(size=4096, repeats=7):
-    """GFLOP/s of each of `repeats` timed size^3 tf.matmul calls (after a
-    warm-up), in order: all of them, so that callers can show the spread."""
+def matmul_peak_rates(size=4096, repeats=7, dtype="float32"):
+    """GFLOP/s of each of `repeats` timed size^3 tf.matmul calls in `dtype`
+    (after a warm-up), in order: all of them, so that callers can show the
+    spread."""
     import tensorflow as tf  # here: the caller sets oneDNN before importing
 
-    a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
+    a, b = (tf.cast(tf.random.normal((size, size)), dtype) for _ in "ab")
     product = tf.function(lambda: tf.matmul(a, b))
     product().numpy()
     rates = []

@@ -9,7 +9,8 @@ repeats) and writes them to --output (JSON); asserts nothing.
 
 Modes: "graph" (tf.function), "xla" (jit_compile), each in float32 and
 mixed_bfloat16. FLOPs are those the traced graphs execute (graph_flops.py:
-matmuls and convolutions, multiply-add = 2).
+matmuls and convolutions, multiply-add = 2). mixed_bfloat16 iterations are
+also given against their own floor, at the bfloat16 matmul peak.
 
 With a checkout of the authors' code (--authors_repo or DIGAN_AUTHORS_REPO)
 and a Python that has PyTorch for it (--authors_python or
@@ -20,6 +21,7 @@ printing both, their ratio and each one's distance to its own FLOP floor.
 """
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -139,6 +141,42 @@ def compare_with_authors(args, model, phases, config, peak):
                 rounds=rounds, median_speedup=speedup)
 
 
+def time_policy(args, config, policy, batch, peaks, figures):
+    """Times the iteration of `config` under `policy` in each mode, and
+    the authors' code beside ours in float32; appends to `figures`."""
+    resolution, peak = config["resolution"], peaks["float32"]
+    model = build(config, policy)
+    graph_phases = None
+    for mode in args.modes.split(","):
+        phases = phase_functions(model, batch, mode == "xla")
+        if mode == "graph":
+            graph_phases = phases
+        gflop = {name: executed_gflop(fn) for name, fn in phases.items()}
+        seconds = time_phases(phases, model, args.repeats)
+        total = iteration(seconds)
+        floor = iteration(gflop) / peak
+        own_floor = iteration(gflop) / peaks[policy]
+        own = ("" if policy == "float32" else
+               f", bfloat16 floor {own_floor:.2f} s = "
+               f"{total / own_floor:.2f}x")
+        print(f"R={resolution} fmaps={config['fmaps']} batch {BATCH}"
+              f" {policy:14s} {mode:5s}: {total:6.2f} s/iteration "
+              f"(D {seconds['D']:.2f}, G {seconds['G']:.2f}, R1 "
+              f"{seconds['R1']:.2f}); {iteration(gflop):.0f} GFLOP, "
+              f"float32 floor {floor:.2f} s = {total / floor:.2f}x{own}",
+              flush=True)
+        figures["iterations"].append(dict(
+            resolution=resolution, fmaps=config["fmaps"], policy=policy,
+            mode=mode, seconds_per_iteration=total, phase_seconds=seconds,
+            phase_gflop=gflop, gflop_per_iteration=iteration(gflop),
+            float32_floor_seconds=floor, over_floor=total / floor,
+            own_floor_seconds=own_floor, over_own_floor=total / own_floor))
+    if args.authors_repo and policy == "float32":
+        figures["authors"].append(compare_with_authors(
+            args, model, graph_phases
+            or phase_functions(model, batch, False), config, peak))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", default="64,128")
@@ -161,6 +199,14 @@ def main():
           f"cores, oneDNN={onednn})")
     figures = dict(peak_figures(rates), onednn=onednn, batch=BATCH,
                    repeats=args.repeats, iterations=[], authors=[])
+    peaks = dict(float32=peak)
+    if "mixed_bfloat16" in args.policies.split(","):
+        # Its floor: the same FLOPs at the bfloat16 matmul peak (twice
+        # float32's with AVX512-BF16; without it, bfloat16 is emulated).
+        bf16_rates = matmul_peak_rates(dtype="bfloat16")
+        peaks["mixed_bfloat16"] = max(bf16_rates)
+        print(f"bfloat16 matmul peak: {peak_text(bf16_rates)}")
+        figures["bfloat16_peak"] = peak_figures(bf16_rates)
     for resolution in map(int, args.configs.split(",")):
         config = CONFIGS[resolution]
         rng = np.random.default_rng(0)
@@ -169,33 +215,13 @@ def main():
                  rng.uniform(0, 1, BATCH))
         batch = tuple(tf.constant(x, tf.float32) for x in batch)
         for policy in args.policies.split(","):
-            model = build(config, policy)
-            graph_phases = None
-            for mode in args.modes.split(","):
-                phases = phase_functions(model, batch, mode == "xla")
-                if mode == "graph":
-                    graph_phases = phases
-                gflop = {name: executed_gflop(fn)
-                         for name, fn in phases.items()}
-                seconds = time_phases(phases, model, args.repeats)
-                total = iteration(seconds)
-                floor = iteration(gflop) / peak
-                print(f"R={resolution} fmaps={config['fmaps']} batch {BATCH}"
-                      f" {policy:14s} {mode:5s}: {total:6.2f} s/iteration "
-                      f"(D {seconds['D']:.2f}, G {seconds['G']:.2f}, R1 "
-                      f"{seconds['R1']:.2f}); {iteration(gflop):.0f} GFLOP, "
-                      f"float32 floor {floor:.2f} s = {total / floor:.2f}x",
-                      flush=True)
-                figures["iterations"].append(dict(
-                    resolution=resolution, fmaps=config["fmaps"],
-                    policy=policy, mode=mode, seconds_per_iteration=total,
-                    phase_seconds=seconds, phase_gflop=gflop,
-                    gflop_per_iteration=iteration(gflop),
-                    float32_floor_seconds=floor, over_floor=total / floor))
-            if args.authors_repo and policy == "float32":
-                figures["authors"].append(compare_with_authors(
-                    args, model, graph_phases
-                    or phase_functions(model, batch, False), config, peak))
+            time_policy(args, config, policy, batch, peaks, figures)
+            # Each model's graphs and buffers go before the next one is
+            # built (and the authors' code runs beside it): R=128 needs
+            # the memory.
+            keras.backend.clear_session()
+            gc.collect()
+        write_record(args.output, figures)  # what is done so far
     keras.mixed_precision.set_dtype_policy("float32")
     if not args.skip_pipeline:
         figures["input_pipeline_pairs_per_second"] = pipeline_rate()
