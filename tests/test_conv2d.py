@@ -28,8 +28,10 @@ def derivatives(convolve, x, kernel, weights):
 @pytest.mark.parametrize("graph", [False, True])
 def test_matches_tensorflows_convolution_to_second_order(kernel_size, stride,
                                                          graph, monkeypatch):
-    # These layers are small: lower the size from which matmuls are used.
+    # These layers are small: lower the size from which matmuls are used,
+    # and take the matmuls at stride 2 on AVX-512 machines too.
     monkeypatch.setattr(conv2d, "MATMUL_GRADIENT_MIN_MACS", 0)
+    monkeypatch.setattr(conv2d, "_cpu_has_avx512", lambda: False)
     rng = np.random.default_rng(kernel_size * 10 + stride)
     x = tf.constant(rng.normal(size=(3, 11, 11, 5)), tf.float32)
     kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 5, 4)),
@@ -71,23 +73,44 @@ def test_filter_gradient_is_the_sum_over_taps_written_out():
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
 
 
+def _kernel_gradient_ops(shape, kernel_shape, stride=1):
+    """The op types of a graph that takes `conv2d_valid`'s kernel
+    gradient."""
+    x = tf.zeros(shape)
+    kernel = tf.zeros(kernel_shape)
+
+    def loss():
+        with tf.GradientTape() as tape:
+            tape.watch(kernel)
+            out = conv2d.conv2d_valid(x, kernel, stride)
+        return tape.gradient(out, kernel)
+    graph = tf.function(loss).get_concrete_function().graph
+    return {op.type for op in graph.get_operations()}
+
+
 def test_small_layers_keep_tensorflows_kernel_gradient():
     """The CPU demo's layers (38 M multiply-adds per sample at most) train
     faster with TensorFlow's kernel gradient; the paper's large ones use
     the matmuls."""
-    def gradient_ops(shape, kernel_shape):
-        x = tf.zeros(shape)
-        kernel = tf.zeros(kernel_shape)
-
-        def loss():
-            with tf.GradientTape() as tape:
-                tape.watch(kernel)
-                out = conv2d.conv2d_valid(x, kernel)
-            return tape.gradient(out, kernel)
-        graph = tf.function(loss).get_concrete_function().graph
-        return {op.type for op in graph.get_operations()}
-
-    assert "Conv2DBackpropFilter" in gradient_ops((1, 34, 34, 64),
-                                                  (3, 3, 64, 64))
-    large = gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
+    assert "Conv2DBackpropFilter" in _kernel_gradient_ops((1, 34, 34, 64),
+                                                          (3, 3, 64, 64))
+    large = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
     assert "Conv2DBackpropFilter" not in large and "MatMul" in large
+
+
+@pytest.mark.parametrize("avx512", [False, True])
+def test_strided_layers_keep_tensorflows_kernel_gradient_on_avx512(
+        avx512, monkeypatch):
+    """There oneDNN's strided kernel gradient runs at 1.8x the matmuls'
+    rate (AVX2: 0.7x); stride 1 keeps the matmuls on both."""
+    monkeypatch.setattr(conv2d, "_cpu_has_avx512", lambda: avx512)
+    strided = _kernel_gradient_ops((1, 67, 67, 256), (3, 3, 256, 512), 2)
+    assert ("Conv2DBackpropFilter" in strided) == avx512
+    assert ("MatMul" in strided) != avx512
+    unit = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
+    assert "Conv2DBackpropFilter" not in unit and "MatMul" in unit
+
+
+def test_avx512_is_read_from_the_cpu_flags():
+    flags = open("/proc/cpuinfo").read()
+    assert conv2d._cpu_has_avx512() == (" avx512f" in flags)

@@ -9,7 +9,11 @@ largest op of a training iteration at R=128 (46% of op time). The same
 gradient is k*k matmuls, one per kernel tap, of the input window that tap
 sees with the output gradient, which run at 96 there. The input
 gradient stays TensorFlow's (as fast as the forward); its own kernel
-derivative, which the R1 penalty needs, is `filter_gradient` too.
+derivative, which the R1 penalty needs, is `filter_gradient` too. On
+AVX-512 CPUs oneDNN's kernel is much faster (160-170 GFLOP/s against 188
+for the matmuls at stride 1), and at stride 2, where the matmuls' windows
+are strided copies, it is the faster one (161 against 90): there strided
+layers keep it.
 """
 
 import functools
@@ -29,11 +33,26 @@ def _on_cpu_only():
     return not tf.config.list_logical_devices("GPU")
 
 
+@functools.cache
+def _cpu_has_avx512():
+    """AVX-512 (Linux's /proc/cpuinfo; elsewhere taken as absent): there
+    oneDNN's weight gradient is fast at stride 2 and the strided windows
+    of `filter_gradient` are not."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return any(line.startswith("flags") and " avx512f" in line
+                       for line in cpuinfo)
+    except OSError:
+        return False
+
+
 def _matmul_gradient_pays(inputs, kernel, stride):
     """Whether `conv2d_valid` should compute this layer's kernel gradient
-    as matmuls (CPU only, large enough layers; the input size is static in
-    every DIGAN network)."""
-    if not _on_cpu_only():
+    as matmuls (CPU only, large enough layers, and at stride 1 only on
+    AVX-512 CPUs, `benchmarks/conv_gradient_speed.py`: 161 GFLOP/s for
+    TensorFlow's kernel against 90 for the matmuls there, 36 against 53 on
+    AVX2; the input size is static in every DIGAN network)."""
+    if not _on_cpu_only() or (stride > 1 and _cpu_has_avx512()):
         return False
     size = inputs.shape[1]
     if size is None:
