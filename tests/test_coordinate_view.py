@@ -127,8 +127,14 @@ def test_serving_signatures_render_the_view_and_count_its_pixels(generator):
     limits = signatures.ServingLimits(max_pixels=2 * 128 * 128)
     served = signatures.GeneratorSignatures(generator, limits, view=view)
     video = served.generate(Z, MOTION, TIMES[:, :1], [1.0])["video"].numpy()
-    np.testing.assert_array_equal(video, np.clip(np.round(
+    expected = np.clip(np.round(
         (generator(Z, MOTION, TIMES[:, :1], resolution_scale=2).numpy() + 1)
-        * 127.5), 0, 255).astype(np.uint8))
+        * 127.5), 0, 255)
+    # The graph's float rounding differs from eager's on some CPUs (one
+    # pixel value of 98304 on an AVX-512 machine): a value on a rounding
+    # edge may land one level off, never more, and almost never.
+    off = np.abs(video.astype(np.float64) - expected)
+    assert video.dtype == np.uint8 and off.max() <= 1
+    assert np.mean(off > 0) < 1e-3
     with pytest.raises(Exception, match="videos x frames x 128 x 128"):
         served.generate(Z, MOTION, TIMES[:, :2], [1.0])
