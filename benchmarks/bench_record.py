@@ -5,7 +5,6 @@ them, so that a number quoted in the README can be traced to a run."""
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 
@@ -15,18 +14,10 @@ SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
 def cpu_description():
     """(CPU model, the SIMD flags of SIMD_FLAGS it has): what decides which
     TensorFlow kernels run, hence how fast."""
-    model, found = platform.processor(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                if line.startswith("flags"):
-                    found = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    return model, [flag for flag in SIMD_FLAGS if flag in found]
+    from digan_tf.utils.cpu_info import cpu_info  # loads TensorFlow
+
+    model, flags = cpu_info()
+    return model, [flag for flag in SIMD_FLAGS if flag in flags]
 
 
 def spread(values):

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from digan_tf.layers import conv2d
+from digan_tf.utils import cpu_info
 
 
 def derivatives(convolve, x, kernel, weights):
@@ -111,6 +112,13 @@ def test_strided_layers_keep_tensorflows_kernel_gradient_on_avx512(
     assert "Conv2DBackpropFilter" not in unit and "MatMul" in unit
 
 
-def test_avx512_is_read_from_the_cpu_flags():
-    flags = open("/proc/cpuinfo").read()
-    assert conv2d._cpu_has_avx512() == (" avx512f" in flags)
+def test_cpu_flags_are_whole_words_of_the_first_flags_line(tmp_path):
+    """avx512fp16 alone is not avx512f; a second CPU's line is not read."""
+    path = tmp_path / "cpuinfo"
+    path.write_text("processor\t: 0\nmodel name\t: Some CPU @ 2GHz\n"
+                    "flags\t\t: fpu avx2 avx512fp16\n\nprocessor\t: 1\n"
+                    "flags\t\t: fpu avx512f\n")
+    model, flags = cpu_info.cpu_info(str(path))
+    assert model == "Some CPU @ 2GHz"
+    assert flags == {"fpu", "avx2", "avx512fp16"}
+    assert cpu_info.cpu_info(str(tmp_path / "absent"))[1] == frozenset()

@@ -96,7 +96,7 @@ def fitted(mirrored):
     """18 steps of graph-mode fit() under MirroredStrategy over two logical
     CPUs (what `bin/train --strategy=mirrored` runs), so both variants of
     the step, with and without R1, are traced and run across replicas.
-    One device's graph-mode fit() is the XLA test's, below."""
+    fit() on one device runs in the XLA test, below."""
     with mirrored.scope():
         model = testing.tiny_digan()
     frames = tf.data.Dataset.from_tensors(testing.frame_pair_batch()).repeat()

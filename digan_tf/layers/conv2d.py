@@ -20,6 +20,8 @@ import functools
 
 import tensorflow as tf
 
+from digan_tf.utils import cpu_info
+
 # Multiply-adds per sample from which a layer's kernel gradient runs as
 # matmuls. Below it the k*k matmuls, slices and their tracing cost more
 # than they save: the CPU demo (32x32, 64 channels, 38 M per sample) trained
@@ -33,17 +35,11 @@ def _on_cpu_only():
     return not tf.config.list_logical_devices("GPU")
 
 
-@functools.cache
 def _cpu_has_avx512():
-    """AVX-512 (Linux's /proc/cpuinfo; elsewhere taken as absent): there
+    """AVX-512 (taken as absent where /proc/cpuinfo cannot be read): there
     oneDNN's weight gradient is fast at stride 2 and the strided windows
     of `filter_gradient` are not."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            return any(line.startswith("flags") and " avx512f" in line
-                       for line in cpuinfo)
-    except OSError:
-        return False
+    return "avx512f" in cpu_info.cpu_info()[1]
 
 
 def _matmul_gradient_pays(inputs, kernel, stride):
