@@ -42,17 +42,54 @@ def test_lrelu_has_slope_and_gain():
     )
 
 
-def test_blur_down_sampling_matches_direct_convolution():
+@pytest.mark.parametrize("padding,stride", [(1, 2), (2, 1)])
+def test_blur_matches_direct_convolution(padding, stride):
     x = _normal(1, 8, 8, 2)
     kernel = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0
-    padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
-    expected = np.zeros((1, 4, 4, 2), np.float32)
-    for i in range(4):
-        for j in range(4):
-            window = padded[0, 2 * i: 2 * i + 4, 2 * j: 2 * j + 4]
+    padded = np.pad(x, [(0, 0), (padding, padding), (padding, padding),
+                        (0, 0)])
+    size = (8 + 2 * padding - 4) // stride + 1
+    expected = np.zeros((1, size, size, 2), np.float32)
+    for i in range(size):
+        for j in range(size):
+            window = padded[0, stride * i: stride * i + 4,
+                            stride * j: stride * j + 4]
             expected[0, i, j] = np.tensordot(kernel, window, axes=2)
-    got = digan_ops.blur(x, padding=1, stride=2).numpy()
+    got = digan_ops.blur(x, padding=padding, stride=stride).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_clamp_matches_clip_by_value_to_second_order(graph):
+    """Values, gradient (zero where clamped) and the R1-like derivative
+    of the squared input gradient w.r.t. a scale, against TensorFlow's
+    clip_by_value."""
+    x = tf.constant(np.linspace(-4, 4, 41), tf.float32)  # hits +-2 exactly
+    weights = tf.constant(RNG.uniform(0.5, 1.5, 41), tf.float32)
+    scale = tf.constant(1.3)
+
+    def derivatives(clip):
+        with tf.GradientTape() as outer:
+            outer.watch(scale)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = clip(scale * x)
+                objective = tf.reduce_sum(weights * tf.square(y))
+            dx = inner.gradient(objective, x)
+            penalty = tf.reduce_sum(tf.square(dx))
+        return y, dx, outer.gradient(penalty, scale)
+
+    run = tf.function(derivatives) if graph else derivatives
+    expected = run(lambda v: tf.clip_by_value(v, -2.6, 2.6))
+    got = run(lambda v: digan_ops.clamp(v, 2.6))
+    for name, e, g in zip(["value", "gradient", "second order"], expected,
+                          got):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-6,
+                                   err_msg=name)
+    clamped = np.abs((scale * x).numpy()) > np.float32(2.6)
+    assert clamped.sum() >= 18
+    assert (got[1].numpy()[clamped] == 0).all()
+    assert (got[1].numpy()[~clamped & (x.numpy() != 0)] != 0).all()
 
 
 def test_coordinate_grid_orientation():

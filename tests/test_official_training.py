@@ -220,18 +220,19 @@ def _replay(golden):
 
 
 class KinkSwitch:
-    """Replaces `digan_tf.layers.primitives.lrelu` to record every pre-activation and to
+    """Replaces `digan_tf.layers.primitives.leaky_relu` (every layer's
+    activation, `lrelu` included) to record every pre-activation and to
     give chosen units the other slope (0.2 <-> 1) in the backward pass."""
 
     def __init__(self, monkeypatch):
         self.inputs, self.flip = [], None  # flip: (call index, flat index)
-        original = digan_ops.lrelu
+        original = digan_ops.leaky_relu
 
-        def lrelu(x, gain=1.0):
+        def leaky_relu(x):
             call = len(self.inputs)
             self.inputs.append(np.abs(x.numpy()).ravel())
             if self.flip is None or self.flip[0] != call:
-                return original(x, gain)
+                return original(x)
             mask = np.zeros(x.shape.num_elements(), bool)
             mask[self.flip[1]] = True
             mask = tf.constant(mask.reshape(x.shape))
@@ -242,12 +243,12 @@ class KinkSwitch:
                     slope = tf.where(x > 0, 1.0, 0.2)
                     slope = tf.cast(tf.where(mask, 1.2 - slope, slope),
                                     dy.dtype)
-                    return dy * slope * (digan_ops.SQRT2 * gain)
-                return original(x, gain), gradient
+                    return dy * slope
+                return original(x), gradient
 
             return flipped(x)
 
-        monkeypatch.setattr(digan_ops, "lrelu", lrelu)
+        monkeypatch.setattr(digan_ops, "leaky_relu", leaky_relu)
 
     def nearest_to_zero(self, count):
         """(|pre-activation|, call, flat index) of the `count` units

@@ -1,12 +1,14 @@
 """Small numeric building blocks shared by the DIGAN networks.
 
 All tensors are channels-last. Gains follow StyleGAN2 (design.md sections 2, 3, 7):
-`lrelu` is a leaky ReLU with slope 0.2 followed by a gain of sqrt(2).
+`lrelu` is a leaky ReLU with slope 0.2 followed by a gain of sqrt(2)
+(`leaky_relu` without the gain).
 """
 
 import math
 
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 SQRT2 = math.sqrt(2.0)
@@ -16,9 +18,36 @@ SQRT2 = math.sqrt(2.0)
 _BLUR_TAPS = (1.0 / 8.0, 3.0 / 8.0, 3.0 / 8.0, 1.0 / 8.0)
 
 
-def lrelu(x, gain=1.0):
-    """Leaky ReLU (slope 0.2) times sqrt(2) * `gain`."""
-    return ops.leaky_relu(x, negative_slope=0.2) * (SQRT2 * gain)
+def leaky_relu(x):
+    """Leaky ReLU with slope 0.2 and no gain: layers that fold lrelu's
+    sqrt(2) into their weights call it directly."""
+    return ops.leaky_relu(x, negative_slope=0.2)
+
+
+def lrelu(x):
+    """Leaky ReLU (slope 0.2) times sqrt(2)."""
+    return leaky_relu(x) * SQRT2
+
+
+def clamp(x, limit):
+    """`clip(x, -limit, limit)` as one op, whose gradient is one comparison
+    and one select where TensorFlow's `clip_by_value` runs two of each and
+    fills zeros. The gradient passes where x is within the limits, bounds
+    included (as TensorFlow's does), and is zero where x was clamped."""
+
+    @tf.custom_gradient
+    def clamped(x):
+        bound = tf.constant(limit, x.dtype)
+        y = tf.raw_ops.ClipByValue(t=x, clip_value_min=-bound,
+                                   clip_value_max=bound)
+
+        def gradient(upstream):
+            return tf.where(tf.equal(x, y), upstream,
+                            tf.zeros((), upstream.dtype))
+
+        return y, gradient
+
+    return clamped(x)
 
 
 def normalize_2nd_moment(x, eps=1e-8):
@@ -46,15 +75,18 @@ def blur(x, padding, stride=1):
     passes; with striding as one 4x4 pass (TensorFlow's depthwise kernels
     take only equal strides), which computes only the kept pixels."""
     channels = x.shape[-1]
-    x = ops.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
     taps = ops.convert_to_tensor(np.array(_BLUR_TAPS, np.float32), x.dtype)
     column = ops.tile(ops.reshape(taps, (4, 1, 1, 1)), (1, 1, channels, 1))
+    p = [padding, padding]
     if stride > 1:
         kernel = column * ops.reshape(taps, (1, 4, 1, 1))  # [4, 4, C, 1]
-        return ops.depthwise_conv(x, kernel, strides=stride, padding="valid")
-    x = ops.depthwise_conv(x, column, padding="valid")
+        return tf.nn.depthwise_conv2d(x, kernel, [1, stride, stride, 1],
+                                      [[0, 0], p, p, [0, 0]])
+    x = tf.nn.depthwise_conv2d(x, column, [1, 1, 1, 1],
+                               [[0, 0], p, [0, 0], [0, 0]])
     row = ops.reshape(column, (1, 4, channels, 1))
-    return ops.depthwise_conv(x, row, padding="valid")
+    return tf.nn.depthwise_conv2d(x, row, [1, 1, 1, 1],
+                                  [[0, 0], [0, 0], p, [0, 0]])
 
 
 def matmul_per_video(x, weight):

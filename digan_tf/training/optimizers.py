@@ -44,8 +44,9 @@ def replace_nonfinite(gradient):
 
 @keras.saving.register_keras_serializable(package="digan_tf")
 class TorchAdam(keras.optimizers.Optimizer):
-    """Adam exactly as `torch.optim.Adam` computes it (no weight decay, no
-    amsgrad), with each gradient first passed through `replace_nonfinite`:
+    """Adam as `torch.optim.Adam` computes it (no weight decay, no amsgrad;
+    up to float rounding), with each gradient first passed through
+    `replace_nonfinite`:
 
         m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
         p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)
@@ -95,18 +96,27 @@ class TorchAdam(keras.optimizers.Optimizer):
         # Bias corrections in float64, as PyTorch computes them in Python.
         t = tf.cast(step, tf.float64)
         correction_1 = 1.0 - tf.pow(tf.constant(self.beta_1, tf.float64), t)
-        correction_2 = 1.0 - tf.pow(tf.constant(self.beta_2, tf.float64), t)
-        step_size = ops.cast(
-            tf.cast(learning_rate, tf.float64) / correction_1, variable.dtype)
-        correction_2_sqrt = ops.cast(tf.sqrt(correction_2), variable.dtype)
+        correction_2_sqrt = tf.sqrt(
+            1.0 - tf.pow(tf.constant(self.beta_2, tf.float64), t))
         gradient = replace_nonfinite(ops.cast(gradient, variable.dtype))
-        m = self._momentums[index]
-        v = self._velocities[index]
-        self.assign(m, m * self.beta_1 + gradient * (1.0 - self.beta_1))
-        self.assign(v, v * self.beta_2
-                    + ops.square(gradient) * (1.0 - self.beta_2))
-        denominator = ops.sqrt(v) / correction_2_sqrt + self.epsilon
-        self.assign_sub(variable, step_size * m / denominator)
+
+        def scalar(value):
+            return ops.cast(value, variable.dtype)
+
+        # PyTorch's step, lr / c1 * m / (sqrt(v) / sqrt(c2) + eps), is
+        # (lr sqrt(c2) / c1) * m / (sqrt(v) + eps sqrt(c2)): ResourceApplyAdam
+        # with those two scalars (and beta powers 0, so that it adds no bias
+        # correction of its own) makes the moment updates and the step one
+        # fused pass over the variable, where the formula written out with
+        # assigns takes nine.
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self._momentums[index].handle,
+            v=self._velocities[index].handle,
+            beta1_power=scalar(0.0), beta2_power=scalar(0.0),
+            lr=scalar(tf.cast(learning_rate, tf.float64) * correction_2_sqrt
+                      / correction_1),
+            beta1=scalar(self.beta_1), beta2=scalar(self.beta_2),
+            epsilon=scalar(self.epsilon * correction_2_sqrt), grad=gradient)
 
     def get_config(self):
         config = super().get_config()
