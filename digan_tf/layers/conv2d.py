@@ -1,4 +1,4 @@
-"""Zero-padded 2-D convolution (NHWC) whose weight gradient runs as matmuls on
+"""VALID 2-D convolution (NHWC) whose weight gradient runs as matmuls on
 CPUs.
 
 TensorFlow's kernel for a convolution's weight gradient on CPUs (oneDNN's
@@ -42,17 +42,17 @@ def _cpu_has_avx512():
     return "avx512f" in cpu_info.cpu_info()[1]
 
 
-def _matmul_gradient_pays(inputs, kernel, stride, padding=0):
-    """Whether `conv2d` should compute this layer's kernel gradient
+def _matmul_gradient_pays(inputs, kernel, stride):
+    """Whether `conv2d_valid` should compute this layer's kernel gradient
     as matmuls (CPU only, large enough layers, and at stride 1 only on
     AVX-512 CPUs, `benchmarks/conv_gradient_speed.py`: 161 GFLOP/s for
     TensorFlow's kernel against 90 for the matmuls there, 36 against 53 on
     AVX2; the input size is static in every DIGAN network)."""
     if not _on_cpu_only() or (stride > 1 and _cpu_has_avx512()):
         return False
-    if inputs.shape[1] is None:
+    size = inputs.shape[1]
+    if size is None:
         return True
-    size = inputs.shape[1] + 2 * padding
     outputs = (size - kernel.shape[0]) // stride + 1
     macs = (outputs * outputs * kernel.shape[0] ** 2 * kernel.shape[2]
             * kernel.shape[3])
@@ -81,63 +81,44 @@ def filter_gradient(inputs, output_gradient, kernel_size, stride):
                                        output_gradient.shape[-1]))
 
 
-def _explicit(padding):
-    """TensorFlow's explicit `padding` of `padding` pixels on each side of
-    the two spatial axes (NHWC)."""
-    return [[0, 0], [padding, padding], [padding, padding], [0, 0]]
-
-
-def _pad(x, padding):
-    """`x` [B, H, W, C] with `padding` zero pixels on each side."""
-    return tf.pad(x, _explicit(padding)) if padding else x
-
-
-def _input_gradient(input_shape, kernel, output_gradient, stride, padding):
+def _input_gradient(input_shape, kernel, output_gradient, stride):
     """The convolution's input gradient (TensorFlow's kernel, as fast as
-    the forward, w.r.t. the unpadded input), differentiable again with the
-    kernel part as `filter_gradient`: R1 differentiates it w.r.t. the
-    kernel, where TensorFlow's registered gradient is Conv2DBackpropFilter
-    again."""
+    the forward), differentiable again with the kernel part as
+    `filter_gradient`: R1 differentiates it w.r.t. the kernel, where
+    TensorFlow's registered gradient is Conv2DBackpropFilter again."""
 
     @tf.custom_gradient
     def input_gradient(kernel, output_gradient):
         def gradient(upstream):
-            return (filter_gradient(_pad(upstream, padding),
-                                    output_gradient, kernel.shape[0],
-                                    stride),
-                    tf.nn.conv2d(upstream, kernel, stride,
-                                 _explicit(padding)))
+            return (filter_gradient(upstream, output_gradient,
+                                    kernel.shape[0], stride),
+                    tf.nn.conv2d(upstream, kernel, stride, "VALID"))
 
         return tf.raw_ops.Conv2DBackpropInput(
             input_sizes=input_shape, filter=kernel,
             out_backprop=output_gradient, strides=[1, stride, stride, 1],
-            padding="EXPLICIT",
-            explicit_paddings=sum(_explicit(padding), [])), gradient
+            padding="VALID"), gradient
 
     return input_gradient(kernel, output_gradient)
 
 
-def conv2d(inputs, kernel, stride=1, padding=0):
-    """`tf.nn.conv2d(inputs, kernel, stride, padding)` for a square
-    `kernel` [k, k, C_in, C_out], `padding` zero pixels on each side
-    (explicit padding: no padded copy forward and no slice of its gradient
-    backward). On CPU-only machines, for layers of at least
-    MATMUL_GRADIENT_MIN_MACS multiply-adds per sample, its kernel gradient,
-    first and second order, is `filter_gradient` (the same values, up to
-    float rounding), which pads the input in the backward pass."""
-    if not _matmul_gradient_pays(inputs, kernel, stride, padding):
-        return tf.nn.conv2d(inputs, kernel, stride, _explicit(padding))
+def conv2d_valid(inputs, kernel, stride=1):
+    """`tf.nn.conv2d(inputs, kernel, stride, "VALID")` for a square
+    `kernel` [k, k, C_in, C_out]. On CPU-only machines, for layers of at
+    least MATMUL_GRADIENT_MIN_MACS multiply-adds per sample, its kernel
+    gradient, first and second order, is `filter_gradient` (the same
+    values, up to float rounding)."""
+    if not _matmul_gradient_pays(inputs, kernel, stride):
+        return tf.nn.conv2d(inputs, kernel, stride, "VALID")
 
     @tf.custom_gradient
     def convolution(inputs, kernel):
         def gradient(output_gradient):
             return (_input_gradient(tf.shape(inputs), kernel,
-                                    output_gradient, stride, padding),
-                    filter_gradient(_pad(inputs, padding),
-                                    output_gradient, kernel.shape[0],
+                                    output_gradient, stride),
+                    filter_gradient(inputs, output_gradient, kernel.shape[0],
                                     stride))
 
-        return tf.nn.conv2d(inputs, kernel, stride,
-                            _explicit(padding)), gradient
+        return tf.nn.conv2d(inputs, kernel, stride, "VALID"), gradient
 
     return convolution(inputs, kernel)

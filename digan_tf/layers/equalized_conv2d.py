@@ -4,9 +4,10 @@ down-sampling, as in the StyleGAN2 residual discriminator."""
 import math
 
 import keras
+from keras import ops
 
 from digan_tf.layers import primitives as digan_ops
-from digan_tf.layers.conv2d import conv2d
+from digan_tf.layers.conv2d import conv2d_valid
 from digan_tf.layers.equalized_dense import ACTIVATIONS
 from digan_tf.utils import validation
 
@@ -90,12 +91,15 @@ class EqualizedConv2D(keras.layers.Layer):
         x = inputs
         if self.down == 2 and self.kernel_size == 1:
             x = digan_ops.blur(x, padding=1, stride=2)
-            x = conv2d(x, kernel)
+            x = conv2d_valid(x, kernel)
         elif self.down == 2:
             x = digan_ops.blur(x, padding=2)
-            x = conv2d(x, kernel, stride=2)
+            x = conv2d_valid(x, kernel, stride=2)
         else:
-            x = conv2d(x, kernel, padding=self.kernel_size // 2)
+            pad = self.kernel_size // 2
+            if pad:
+                x = ops.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+            x = conv2d_valid(x, kernel)
         if self.bias is not None:
             x = x + self.bias * scale
         if self.activation == "lrelu":

@@ -75,18 +75,15 @@ def blur(x, padding, stride=1):
     passes; with striding as one 4x4 pass (TensorFlow's depthwise kernels
     take only equal strides), which computes only the kept pixels."""
     channels = x.shape[-1]
+    x = ops.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
     taps = ops.convert_to_tensor(np.array(_BLUR_TAPS, np.float32), x.dtype)
     column = ops.tile(ops.reshape(taps, (4, 1, 1, 1)), (1, 1, channels, 1))
-    p = [padding, padding]
     if stride > 1:
         kernel = column * ops.reshape(taps, (1, 4, 1, 1))  # [4, 4, C, 1]
-        return tf.nn.depthwise_conv2d(x, kernel, [1, stride, stride, 1],
-                                      [[0, 0], p, p, [0, 0]])
-    x = tf.nn.depthwise_conv2d(x, column, [1, 1, 1, 1],
-                               [[0, 0], p, [0, 0], [0, 0]])
+        return ops.depthwise_conv(x, kernel, strides=stride, padding="valid")
+    x = ops.depthwise_conv(x, column, padding="valid")
     row = ops.reshape(column, (1, 4, channels, 1))
-    return tf.nn.depthwise_conv2d(x, row, [1, 1, 1, 1],
-                                  [[0, 0], [0, 0], p, [0, 0]])
+    return ops.depthwise_conv(x, row, padding="valid")
 
 
 def matmul_per_video(x, weight):

@@ -1,0 +1,37 @@
+"""The benchmarks' FLOP floor counts what a graph executes, with a
+convolution's gradients at the forward's exact multiply-add count."""
+
+import importlib.util
+import pathlib
+
+import tensorflow as tf
+
+_PATH = pathlib.Path(__file__).parents[1] / "benchmarks" / "graph_flops.py"
+_SPEC = importlib.util.spec_from_file_location("graph_flops", _PATH)
+graph_flops = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(graph_flops)
+
+
+def _conv_gflop(padding, stride, watch_input):
+    x = tf.zeros((2, 9, 9, 3))
+    kernel = tf.zeros((3, 3, 3, 4))
+    pads = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+
+    def step():
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            out = tf.nn.conv2d(x, kernel, stride, pads)
+            loss = tf.reduce_sum(tf.square(out))  # needs the forward
+        sources = [x, kernel] if watch_input else [kernel]
+        return tape.gradient(loss, sources)
+
+    return graph_flops.executed_gflop(tf.function(step))
+
+
+def test_padded_and_strided_convolution_gradients_count_exactly():
+    for padding, stride, outputs in [(1, 1, 9), (0, 1, 7), (1, 2, 5)]:
+        forward = 2 * 2 * outputs * outputs * 9 * 3 * 4 / 1e9
+        # The forward, the input gradient and the kernel gradient.
+        assert abs(_conv_gflop(padding, stride, True) - 3 * forward) < 1e-15
+        # The input gradient nobody needs is pruned, hence not counted.
+        assert abs(_conv_gflop(padding, stride, False) - 2 * forward) < 1e-15
