@@ -14,7 +14,7 @@ A convolution's two gradients are counted exactly, as PyTorch counts
 them: the forward's multiply-adds, one per element of the output gradient
 and kernel tap and input channel. TensorFlow's own statistic for them
 counts from the input's size, which for a padded input overstates the
-count (by 6% for a 3x3 layer at 64x64, 3.3% of an R=64 iteration).
+count (by 6% for a 3x3 layer at 64x64).
 """
 
 import numpy as np
