@@ -59,6 +59,31 @@ def test_blur_matches_direct_convolution(padding, stride):
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
+def _value_gradient_and_r1_term(op, x, weights, scale, graph):
+    """op(scale * x), its input gradient for a weighted square loss, and
+    the R1-like derivative of that gradient's square w.r.t. `scale`."""
+
+    def derivatives():
+        with tf.GradientTape() as outer:
+            outer.watch(scale)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = op(scale * x)
+                objective = tf.reduce_sum(weights * tf.square(y))
+            dx = inner.gradient(objective, x)
+            penalty = tf.reduce_sum(tf.square(dx))
+        return y, dx, outer.gradient(penalty, scale)
+
+    return tf.function(derivatives)() if graph else derivatives()
+
+
+def _assert_same_derivatives(expected, got):
+    for name, e, g in zip(["value", "gradient", "second order"], expected,
+                          got):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-6,
+                                   err_msg=name)
+
+
 @pytest.mark.parametrize("graph", [False, True])
 def test_clamp_matches_clip_by_value_to_second_order(graph):
     """Values, gradient (zero where clamped) and the R1-like derivative
@@ -67,29 +92,32 @@ def test_clamp_matches_clip_by_value_to_second_order(graph):
     x = tf.constant(np.linspace(-4, 4, 41), tf.float32)  # hits +-2 exactly
     weights = tf.constant(RNG.uniform(0.5, 1.5, 41), tf.float32)
     scale = tf.constant(1.3)
-
-    def derivatives(clip):
-        with tf.GradientTape() as outer:
-            outer.watch(scale)
-            with tf.GradientTape() as inner:
-                inner.watch(x)
-                y = clip(scale * x)
-                objective = tf.reduce_sum(weights * tf.square(y))
-            dx = inner.gradient(objective, x)
-            penalty = tf.reduce_sum(tf.square(dx))
-        return y, dx, outer.gradient(penalty, scale)
-
-    run = tf.function(derivatives) if graph else derivatives
-    expected = run(lambda v: tf.clip_by_value(v, -2.6, 2.6))
-    got = run(lambda v: digan_ops.clamp(v, 2.6))
-    for name, e, g in zip(["value", "gradient", "second order"], expected,
-                          got):
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-6,
-                                   err_msg=name)
+    expected = _value_gradient_and_r1_term(
+        lambda v: tf.clip_by_value(v, -2.6, 2.6), x, weights, scale, graph)
+    got = _value_gradient_and_r1_term(
+        lambda v: digan_ops.clamp(v, 2.6), x, weights, scale, graph)
+    _assert_same_derivatives(expected, got)
     clamped = np.abs((scale * x).numpy()) > np.float32(2.6)
     assert clamped.sum() >= 18
     assert (got[1].numpy()[clamped] == 0).all()
     assert (got[1].numpy()[~clamped & (x.numpy() != 0)] != 0).all()
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_leaky_relu_matches_tensorflow_to_second_order(graph):
+    """The activation whose gradient reads its output gives TensorFlow's
+    leaky ReLU values, gradient and R1-like second derivative, on both
+    sides of the kink."""
+    x = tf.constant(np.linspace(-3, 3, 40), tf.float32)  # no exact zero
+    # Weights of both signs: the upstream gradient's sign is not y's.
+    weights = tf.constant(RNG.uniform(-1.5, 1.5, 40), tf.float32)
+    scale = tf.constant(0.7)
+    expected = _value_gradient_and_r1_term(
+        lambda v: tf.nn.leaky_relu(v, alpha=0.2), x, weights, scale, graph)
+    got = _value_gradient_and_r1_term(digan_ops.leaky_relu, x, weights,
+                                      scale, graph)
+    _assert_same_derivatives(expected, got)
+    assert got[2].numpy() != 0
 
 
 def test_coordinate_grid_orientation():

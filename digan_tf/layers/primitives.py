@@ -20,8 +20,24 @@ _BLUR_TAPS = (1.0 / 8.0, 3.0 / 8.0, 3.0 / 8.0, 1.0 / 8.0)
 
 def leaky_relu(x):
     """Leaky ReLU with slope 0.2 and no gain: layers that fold lrelu's
-    sqrt(2) into their weights call it directly."""
-    return ops.leaky_relu(x, negative_slope=0.2)
+    sqrt(2) into their weights call it directly.
+
+    Its gradient reads the output (whose sign is the input's) instead of
+    the input, so the input has one reader and TensorFlow's graph
+    optimizer can fuse the activation into the convolution and bias that
+    feed it, and the pre-activation need not be kept for the backward."""
+
+    @tf.custom_gradient
+    def activated(x):
+        y = tf.nn.leaky_relu(x, alpha=0.2)
+
+        def gradient(upstream):
+            return tf.raw_ops.LeakyReluGrad(gradients=upstream, features=y,
+                                            alpha=0.2)
+
+        return y, gradient
+
+    return activated(x)
 
 
 def lrelu(x):
