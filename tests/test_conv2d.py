@@ -112,13 +112,15 @@ def test_strided_layers_keep_tensorflows_kernel_gradient_on_avx512(
     assert "Conv2DBackpropFilter" not in unit and "MatMul" in unit
 
 
-def test_cpu_flags_are_whole_words_of_the_first_flags_line(tmp_path):
-    """avx512fp16 alone is not avx512f; a second CPU's line is not read."""
+def test_cpu_model_and_whole_word_flags_of_the_first_cpu(tmp_path):
+    """avx512fp16 alone is not avx512f; the family and model numbers join
+    the name; a second CPU's lines are not read."""
     path = tmp_path / "cpuinfo"
-    path.write_text("processor\t: 0\nmodel name\t: Some CPU @ 2GHz\n"
+    path.write_text("processor\t: 0\ncpu family\t: 26\nmodel\t\t: 2\n"
+                    "model name\t: Some CPU @ 2GHz\n"
                     "flags\t\t: fpu avx2 avx512fp16\n\nprocessor\t: 1\n"
-                    "flags\t\t: fpu avx512f\n")
+                    "cpu family\t: 25\nflags\t\t: fpu avx512f\n")
     model, flags = cpu_info.cpu_info(str(path))
-    assert model == "Some CPU @ 2GHz"
+    assert model == "Some CPU @ 2GHz, family 26 model 2"
     assert flags == {"fpu", "avx2", "avx512fp16"}
     assert cpu_info.cpu_info(str(tmp_path / "absent"))[1] == frozenset()
