@@ -27,13 +27,15 @@ def leaky_relu(x):
     optimizer can fuse the activation into the convolution and bias that
     feed it, and the pre-activation need not be kept for the backward."""
 
+    slope = 0.2
+
     @tf.custom_gradient
     def activated(x):
-        y = tf.nn.leaky_relu(x, alpha=0.2)
+        y = tf.nn.leaky_relu(x, alpha=slope)
 
         def gradient(upstream):
             return tf.raw_ops.LeakyReluGrad(gradients=upstream, features=y,
-                                            alpha=0.2)
+                                            alpha=slope)
 
         return y, gradient
 
