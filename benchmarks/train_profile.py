@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Profile of one DIGAN training iteration (D step, G step and one R1
-step) with TensorFlow's profiler: the top ops by time and their share, and
-the process's peak memory. Prints them and writes --output (JSON).
+step) with TensorFlow's profiler: the top ops by time and their share, the
+layers that take most time with the GFLOP/s their matmuls and convolutions
+reach (the ones furthest below the machine's peak are where speed is
+lost), and the process's peak memory. Prints them and writes --output
+(JSON).
 
   python benchmarks/train_profile.py --resolution=128 --fmaps=1
 
@@ -13,6 +16,7 @@ import argparse
 import collections
 import glob
 import os
+import re
 import resource
 import tempfile
 import time
@@ -26,6 +30,9 @@ import digan_tf  # noqa: E402,F401  (before TensorFlow: oneDNN setting)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from bench_record import write_record  # noqa: E402
+from graph_flops import COUNTED_OPS  # noqa: E402
+from graph_flops import live_ops  # noqa: E402
+from graph_flops import op_flops  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 from train_speed import BATCH  # noqa: E402
 from train_speed import build  # noqa: E402
@@ -34,8 +41,8 @@ from digan_tf.training.iteration_inputs import RealPairs  # noqa: E402
 
 
 def op_times(trace_dir):
-    """{op type: seconds} summed over the TensorFlow op events
-    (`scope/name:Type`) of the executor threads (`tf_Compute/*` lines) of
+    """{op event name (`scope/name:Type`): seconds} summed over the
+    TensorFlow op events of the executor threads (`tf_Compute/*` lines) of
     the newest trace under `trace_dir`. Ops on parallel threads overlap, so
     the sum can exceed the wall time; shares are of the sum."""
     path = max(glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"),
@@ -53,9 +60,53 @@ def op_times(trace_dir):
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
                 if ":" in name and "::" not in name:
-                    totals[name.rsplit(":", 1)[-1]] += (event.duration_ps
-                                                        / 1e12)
+                    totals[name] += event.duration_ps / 1e12
     return totals
+
+
+def by_type(times):
+    """{op type: seconds} of `op_times`' {event name: seconds}."""
+    totals = collections.Counter()
+    for name, seconds in times.items():
+        totals[name.rsplit(":", 1)[-1]] += seconds
+    return totals
+
+
+def layer_of(op_name):
+    """The layer an op belongs to, the same for every call of the layer and
+    its gradients: 'gradient_tape/image_discriminator_7/b64_1/conv0_1/
+    convolution/Conv2DBackpropFilter' -> 'image_discriminator/b64/conv0'
+    (the first three scopes, gradient tapes and call numbers dropped)."""
+    scopes = [re.sub(r"_\d+$", "", scope)
+              for scope in op_name.split(":")[0].split("/")[:-1]
+              if scope != "gradient_tape"]
+    return "/".join(scopes[:3]) or "(top level)"
+
+
+def layer_figures(times, graph):
+    """Per layer: seconds of all its ops, seconds and GFLOP of its matmuls
+    and convolutions (graph_flops' count of the ops `graph` executes), and
+    the rate those reach."""
+    flops = collections.Counter()
+    counted = set()
+    for op in live_ops(graph):
+        if op.type in COUNTED_OPS:
+            flops[layer_of(op.name)] += op_flops(graph, op)
+            counted.add(op.name)
+    layers = collections.defaultdict(lambda: dict(seconds=0.0,
+                                                  counted_seconds=0.0))
+    for name, seconds in times.items():
+        layer = layers[layer_of(name)]
+        layer["seconds"] += seconds
+        op_type = name.rsplit(":", 1)[-1]
+        if (name.split(":")[0] in counted or "Conv" in op_type
+                or "MatMul" in op_type):
+            layer["counted_seconds"] += seconds
+    for name, layer in layers.items():
+        layer["gflop"] = flops[name] / 1e9
+        layer["gflop_per_second"] = (layer["gflop"] / layer["counted_seconds"]
+                                     if layer["counted_seconds"] else 0.0)
+    return dict(sorted(layers.items(), key=lambda kv: -kv[1]["seconds"]))
 
 
 def main():
@@ -88,8 +139,10 @@ def main():
     iteration()
     seconds = time.perf_counter() - start
     tf.profiler.experimental.stop()
-    totals = op_times(trace_dir)
+    times = op_times(trace_dir)
+    totals = by_type(times)
     whole = sum(totals.values())
+    layers = layer_figures(times, iteration.get_concrete_function().graph)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"R={args.resolution} fmaps={args.fmaps} batch {BATCH}: "
           f"{seconds:.1f} s wall, {whole:.1f} s of op time summed over "
@@ -99,10 +152,17 @@ def main():
     for name, op_seconds in top:
         print(f"  {name:32s} {op_seconds:7.2f} s  "
               f"{100 * op_seconds / whole:5.1f}%")
+    print("layers by op time: all its ops, its matmuls and convolutions, "
+          "their GFLOP and rate")
+    for name, layer in list(layers.items())[:args.top]:
+        print(f"  {name:42s} {layer['seconds']:7.2f} s "
+              f"{layer['counted_seconds']:7.2f} s {layer['gflop']:7.1f} GFLOP "
+              f"{layer['gflop_per_second']:6.1f} GFLOP/s")
     write_record(args.output, dict(
         config, batch=BATCH, wall_seconds=seconds, op_seconds=whole,
         peak_memory_mb=peak_mb,
         top_ops=[dict(op=n, seconds=t, share=t / whole) for n, t in top],
+        layers=[dict(layer=n, **f) for n, f in layers.items()],
         trace_dir=trace_dir))
 
 

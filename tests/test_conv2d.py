@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from digan_tf.layers import conv2d
+from digan_tf.layers import primitives
 from digan_tf.utils import cpu_info
 
 
@@ -110,6 +111,37 @@ def test_strided_layers_keep_tensorflows_kernel_gradient_on_avx512(
     assert ("MatMul" in strided) != avx512
     unit = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
     assert "Conv2DBackpropFilter" not in unit and "MatMul" in unit
+
+
+def test_custom_gradient_ops_are_named_in_their_layers_scope(monkeypatch):
+    """As TensorFlow names registered gradients ('gradient_tape/<scope>/'),
+    so that benchmarks/train_profile.py attributes the kernel-gradient
+    matmuls, the R1 second derivatives and the activation and clamp
+    gradients to their layer, not to the graph's top level."""
+    monkeypatch.setattr(conv2d, "MATMUL_GRADIENT_MIN_MACS", 0)
+    x = tf.zeros((1, 6, 6, 2))
+    kernel = tf.zeros((3, 3, 2, 2))
+
+    def r1_like():
+        with tf.GradientTape() as outer:
+            outer.watch(kernel)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                with tf.name_scope("disc/layer"):
+                    out = primitives.clamp(primitives.leaky_relu(
+                        conv2d.conv2d_valid(x, kernel)), 256.0)
+            penalty = tf.reduce_sum(tf.square(inner.gradient(out, x)))
+        return outer.gradient(penalty, kernel)
+
+    graph = tf.function(r1_like).get_concrete_function().graph
+    gradient_ops = [op.name for op in graph.get_operations() if op.type in (
+        "MatMul", "Conv2D", "Conv2DBackpropInput", "LeakyReluGrad",
+        "SelectV2", "StridedSlice")]
+    assert any(name.startswith("gradient_tape/gradient_tape/disc/layer/")
+               for name in gradient_ops)
+    assert all(name.startswith(("disc/layer/", "gradient_tape/disc/layer/",
+                                "gradient_tape/gradient_tape/disc/layer/"))
+               for name in gradient_ops), gradient_ops
 
 
 def test_cpu_model_and_whole_word_flags_of_the_first_cpu(tmp_path):

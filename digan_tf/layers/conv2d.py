@@ -20,6 +20,7 @@ import functools
 
 import tensorflow as tf
 
+from digan_tf.layers.primitives import gradient_scope_name
 from digan_tf.utils import cpu_info
 
 # Multiply-adds per sample from which a layer's kernel gradient runs as
@@ -89,10 +90,13 @@ def _input_gradient(input_shape, kernel, output_gradient, stride):
 
     @tf.custom_gradient
     def input_gradient(kernel, output_gradient):
+        scope = gradient_scope_name()
+
         def gradient(upstream):
-            return (filter_gradient(upstream, output_gradient,
-                                    kernel.shape[0], stride),
-                    tf.nn.conv2d(upstream, kernel, stride, "VALID"))
+            with tf.name_scope(scope):
+                return (filter_gradient(upstream, output_gradient,
+                                        kernel.shape[0], stride),
+                        tf.nn.conv2d(upstream, kernel, stride, "VALID"))
 
         return tf.raw_ops.Conv2DBackpropInput(
             input_sizes=input_shape, filter=kernel,
@@ -113,11 +117,14 @@ def conv2d_valid(inputs, kernel, stride=1):
 
     @tf.custom_gradient
     def convolution(inputs, kernel):
+        scope = gradient_scope_name()
+
         def gradient(output_gradient):
-            return (_input_gradient(tf.shape(inputs), kernel,
-                                    output_gradient, stride),
-                    filter_gradient(inputs, output_gradient, kernel.shape[0],
-                                    stride))
+            with tf.name_scope(scope):
+                return (_input_gradient(tf.shape(inputs), kernel,
+                                        output_gradient, stride),
+                        filter_gradient(inputs, output_gradient,
+                                        kernel.shape[0], stride))
 
         return tf.nn.conv2d(inputs, kernel, stride, "VALID"), gradient
 

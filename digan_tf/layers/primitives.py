@@ -18,6 +18,16 @@ SQRT2 = math.sqrt(2.0)
 _BLUR_TAPS = (1.0 / 8.0, 3.0 / 8.0, 3.0 / 8.0, 1.0 / 8.0)
 
 
+def gradient_scope_name():
+    """The name scope TensorFlow gives the registered gradients of ops made
+    in the current one ('gradient_tape/<current scope>/'), for the ops of a
+    custom gradient: taken in the forward pass and entered in the gradient
+    function, it makes profiles (`benchmarks/train_profile.py`) attribute
+    them to their layer instead of the graph's top level."""
+    return "/".join(["gradient_tape", tf.get_current_name_scope()]).rstrip(
+        "/") + "/"
+
+
 def leaky_relu(x):
     """Leaky ReLU with slope 0.2 and no gain: layers that fold lrelu's
     sqrt(2) into their weights call it directly.
@@ -32,10 +42,12 @@ def leaky_relu(x):
     @tf.custom_gradient
     def activated(x):
         y = tf.nn.leaky_relu(x, alpha=slope)
+        scope = gradient_scope_name()
 
         def gradient(upstream):
-            return tf.raw_ops.LeakyReluGrad(gradients=upstream, features=y,
-                                            alpha=slope)
+            with tf.name_scope(scope):
+                return tf.raw_ops.LeakyReluGrad(gradients=upstream,
+                                                features=y, alpha=slope)
 
         return y, gradient
 
@@ -58,10 +70,12 @@ def clamp(x, limit):
         bound = tf.constant(limit, x.dtype)
         y = tf.raw_ops.ClipByValue(t=x, clip_value_min=-bound,
                                    clip_value_max=bound)
+        scope = gradient_scope_name()
 
         def gradient(upstream):
-            return tf.where(tf.equal(x, y), upstream,
-                            tf.zeros((), upstream.dtype))
+            with tf.name_scope(scope):
+                return tf.where(tf.equal(x, y), upstream,
+                                tf.zeros((), upstream.dtype))
 
         return y, gradient
 
