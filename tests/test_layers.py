@@ -120,6 +120,29 @@ def test_leaky_relu_matches_tensorflow_to_second_order(graph):
     assert got[2].numpy() != 0
 
 
+def test_leaky_relus_second_order_never_reads_the_pre_activation():
+    """An R1 penalty differentiates the activation's gradient again; if
+    that reached the activation's own op, TensorFlow's registered gradient
+    would read the pre-activation (zeros times its mask, work for
+    nothing), and grappler's conv + bias + activation fusion would fail on
+    the second reader ('remapper failed: ... missing node')."""
+    x = tf.zeros((2, 5))
+    weights = tf.ones((2, 5))
+
+    def r1_like(scale):
+        return _value_gradient_and_r1_term(
+            digan_ops.leaky_relu, x, weights, scale, graph=False)[2]
+
+    graph = tf.function(r1_like).get_concrete_function(
+        tf.TensorSpec((), tf.float32)).graph
+    activation_grads = [op for op in graph.get_operations()
+                        if op.type == "LeakyReluGrad"]
+    assert activation_grads
+    for op in activation_grads:
+        assert op.inputs[1].op.type in ("LeakyRelu", "StopGradient"), (
+            op.name, op.inputs[1].op.type)
+
+
 def test_coordinate_grid_orientation():
     grid = coordinate_grid(4).reshape(4, 4, 2)
     np.testing.assert_allclose(grid[0, :, 0], [-1.0, -0.5, 0.0, 0.5])

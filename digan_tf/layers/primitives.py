@@ -35,7 +35,11 @@ def leaky_relu(x):
     Its gradient reads the output (whose sign is the input's) instead of
     the input, so the input has one reader and TensorFlow's graph
     optimizer can fuse the activation into the convolution and bias that
-    feed it, and the pre-activation need not be kept for the backward."""
+    feed it, and the pre-activation need not be kept for the backward.
+    That read is a constant to a second differentiation (R1): the mask's
+    derivative is zero almost everywhere, and without the stop TensorFlow
+    would differentiate the activation op itself, reading the
+    pre-activation again."""
 
     slope = 0.2
 
@@ -47,7 +51,8 @@ def leaky_relu(x):
         def gradient(upstream):
             with tf.name_scope(scope):
                 return tf.raw_ops.LeakyReluGrad(gradients=upstream,
-                                                features=y, alpha=slope)
+                                                features=tf.stop_gradient(y),
+                                                alpha=slope)
 
         return y, gradient
 
