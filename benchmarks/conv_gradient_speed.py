@@ -29,9 +29,10 @@ from digan_tf.layers.conv2d import filter_gradient  # noqa: E402
 
 # (batch, input size, channels in, channels out, kernel, stride): the 3x3
 # layers of the image discriminator's top blocks at R=128 / fmaps 1 (batch
-# 4 pairs = 8 frames) and R=64 / fmaps 0.5, and a strided one.
+# 4 pairs = 8 frames) and R=64 / fmaps 0.5, the first at stride 1, the
+# second (down-sampling, after the blur) at stride 2.
 SHAPES = [(8, 130, 256, 256, 3, 1), (8, 66, 256, 256, 3, 1),
-          (8, 67, 256, 512, 3, 2)]
+          (8, 129, 256, 512, 3, 2), (8, 65, 256, 512, 3, 2)]
 
 
 def best_seconds(function, repeats):

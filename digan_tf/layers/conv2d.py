@@ -10,10 +10,10 @@ gradient is k*k matmuls, one per kernel tap, of the input window that tap
 sees with the output gradient, which run at 96 there. The input
 gradient stays TensorFlow's (as fast as the forward); its own kernel
 derivative, which the R1 penalty needs, is `filter_gradient` too. On
-AVX-512 CPUs oneDNN's kernel is much faster (160-170 GFLOP/s against 188
-for the matmuls at stride 1), and at stride 2, where the matmuls' windows
-are strided copies, it is the faster one (161 against 90): there strided
-layers keep it.
+AVX-512 CPUs oneDNN's kernel is faster (about three quarters of the
+forward's rate at stride 1), but at stride 2 it falls to a quarter at
+the discriminators' down-sampling layers at R=128, where the matmuls over
+phase images (`_phase_images`) run at 85% of the forward's rate.
 """
 
 import functools
@@ -21,7 +21,6 @@ import functools
 import tensorflow as tf
 
 from digan_tf.layers.primitives import gradient_scope_name
-from digan_tf.utils import cpu_info
 
 # Multiply-adds per sample from which a layer's kernel gradient runs as
 # matmuls. Below it the k*k matmuls, slices and their tracing cost more
@@ -36,20 +35,11 @@ def _on_cpu_only():
     return not tf.config.list_logical_devices("GPU")
 
 
-def _cpu_has_avx512():
-    """AVX-512 (taken as absent where /proc/cpuinfo cannot be read): there
-    oneDNN's weight gradient is fast at stride 2 and the strided windows
-    of `filter_gradient` are not."""
-    return "avx512f" in cpu_info.cpu_info()[1]
-
-
 def _matmul_gradient_pays(inputs, kernel, stride):
     """Whether `conv2d_valid` should compute this layer's kernel gradient
-    as matmuls (CPU only, large enough layers, and at stride 1 only on
-    AVX-512 CPUs, `benchmarks/conv_gradient_speed.py`: 161 GFLOP/s for
-    TensorFlow's kernel against 90 for the matmuls there, 36 against 53 on
-    AVX2; the input size is static in every DIGAN network)."""
-    if not _on_cpu_only() or (stride > 1 and _cpu_has_avx512()):
+    as matmuls: on CPUs, for layers large enough (the input size is static
+    in every DIGAN network)."""
+    if not _on_cpu_only():
         return False
     size = inputs.shape[1]
     if size is None:
@@ -60,21 +50,44 @@ def _matmul_gradient_pays(inputs, kernel, stride):
     return macs >= MATMUL_GRADIENT_MIN_MACS
 
 
+def _phase_images(inputs, stride):
+    """{(p, q): inputs[:, p::stride, q::stride, :]}, from one reshape and
+    transpose of the input (padded to a multiple of the stride). The
+    strided windows of a strided layer's kernel gradient are then
+    unit-stride windows of these: TensorFlow's StridedSlice with a stride
+    copies at about half the rate, which made the matmuls slower than
+    oneDNN's kernel gradient (`benchmarks/conv_gradient_speed.py`)."""
+    if stride == 1:
+        return {(0, 0): inputs}
+    shape = tf.shape(inputs)
+    padded = tf.pad(inputs, [[0, 0], [0, -shape[1] % stride],
+                             [0, -shape[2] % stride], [0, 0]])
+    shape = tf.shape(padded)
+    phases = tf.transpose(tf.reshape(padded, (
+        shape[0], shape[1] // stride, stride, shape[2] // stride, stride,
+        inputs.shape[-1])), (2, 4, 0, 1, 3, 5))
+    return {(p, q): phases[p, q] for p in range(stride)
+            for q in range(stride)}
+
+
 def filter_gradient(inputs, output_gradient, kernel_size, stride):
     """The gradient [k, k, C_in, C_out] of a VALID convolution's kernel,
     from its `inputs` [B, H, W, C_in] and `output_gradient` [B, Ho, Wo,
     C_out]: for tap (i, j), the pixels (i + stride * y, j + stride * x)
     of the input times the output gradient at (y, x), summed over the
-    batch and positions."""
+    batch and positions. Those pixels are the unit-stride window at
+    (i // stride, j // stride) of the phase image (i % stride, j %
+    stride)."""
     shape = tf.shape(output_gradient)
-    rows = stride * (shape[1] - 1) + 1
-    columns = stride * (shape[2] - 1) + 1
     flat_gradient = tf.reshape(output_gradient,
                                (-1, output_gradient.shape[-1]))
+    phases = _phase_images(inputs, stride)
     taps = []
     for i in range(kernel_size):
         for j in range(kernel_size):
-            window = inputs[:, i:i + rows:stride, j:j + columns:stride, :]
+            row, column = i // stride, j // stride
+            window = phases[i % stride, j % stride][
+                :, row:row + shape[1], column:column + shape[2], :]
             taps.append(tf.matmul(tf.reshape(window, (-1, inputs.shape[-1])),
                                   flat_gradient, transpose_a=True))
     return tf.reshape(tf.stack(taps), (kernel_size, kernel_size,
