@@ -9,11 +9,11 @@ largest op of a training iteration at R=128 (46% of op time). The same
 gradient is k*k matmuls, one per kernel tap, of the input window that tap
 sees with the output gradient, which run at 96 there. The input
 gradient stays TensorFlow's (as fast as the forward); its own kernel
-derivative, which the R1 penalty needs, is `filter_gradient` too. On
-AVX-512 CPUs oneDNN's kernel is faster (about three quarters of the
-forward's rate at stride 1), but at stride 2 it falls to a quarter at
-the discriminators' down-sampling layers at R=128, where the matmuls over
-phase images (`_phase_images`) run at 85% of the forward's rate.
+derivative, which the R1 penalty needs, is `filter_gradient` too. On an
+AVX-512 CPU (AMD Zen 4) oneDNN's kernel runs at 35-64% of the forward's
+rate at stride 1 and at a quarter at R=128's down-sampling layer (stride
+2), where the matmuls over phase images (`_phase_images`) run at four
+fifths of it (`docs/benchmarks/conv_gradient_speed_avx512.json`).
 """
 
 import functools
