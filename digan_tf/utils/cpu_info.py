@@ -1,6 +1,7 @@
 """The CPU's model name and instruction-set flags, from Linux's
 /proc/cpuinfo: which of TensorFlow's CPU kernels are fast depends on them
-(`layers/conv2d.py`), and the benchmarks record them with every figure."""
+(docs/design.md section 12), so the benchmarks record them with every
+figure."""
 
 import functools
 import platform
