@@ -88,19 +88,18 @@ def layer_figures(times, graph):
     and convolutions (graph_flops' count of the ops `graph` executes), and
     the rate those reach."""
     flops = collections.Counter()
-    counted = set()
     for op in live_ops(graph):
         if op.type in COUNTED_OPS:
             flops[layer_of(op.name)] += op_flops(graph, op)
-            counted.add(op.name)
     layers = collections.defaultdict(lambda: dict(seconds=0.0,
                                                   counted_seconds=0.0))
     for name, seconds in times.items():
         layer = layers[layer_of(name)]
         layer["seconds"] += seconds
+        # The runtime's types of COUNTED_OPS: oneDNN's (_MklNativeConv2D,
+        # _MklMatMul, fused ones named after their last op) and TF's own.
         op_type = name.rsplit(":", 1)[-1]
-        if (name.split(":")[0] in counted or "Conv" in op_type
-                or "MatMul" in op_type):
+        if "Conv" in op_type or "MatMul" in op_type:
             layer["counted_seconds"] += seconds
     for name, layer in layers.items():
         layer["gflop"] = flops[name] / 1e9

@@ -20,7 +20,7 @@ import functools
 
 import tensorflow as tf
 
-from digan_tf.layers.primitives import gradient_scope_name
+from digan_tf.layers.primitives import named_custom_gradient
 
 # Multiply-adds per sample from which a layer's kernel gradient runs as
 # matmuls. Below it the k*k matmuls, slices and their tracing cost more
@@ -101,15 +101,12 @@ def _input_gradient(input_shape, kernel, output_gradient, stride):
     `filter_gradient`: R1 differentiates it w.r.t. the kernel, where
     TensorFlow's registered gradient is Conv2DBackpropFilter again."""
 
-    @tf.custom_gradient
+    @named_custom_gradient
     def input_gradient(kernel, output_gradient):
-        scope = gradient_scope_name()
-
         def gradient(upstream):
-            with tf.name_scope(scope):
-                return (filter_gradient(upstream, output_gradient,
-                                        kernel.shape[0], stride),
-                        tf.nn.conv2d(upstream, kernel, stride, "VALID"))
+            return (filter_gradient(upstream, output_gradient,
+                                    kernel.shape[0], stride),
+                    tf.nn.conv2d(upstream, kernel, stride, "VALID"))
 
         return tf.raw_ops.Conv2DBackpropInput(
             input_sizes=input_shape, filter=kernel,
@@ -128,16 +125,13 @@ def conv2d_valid(inputs, kernel, stride=1):
     if not _matmul_gradient_pays(inputs, kernel, stride):
         return tf.nn.conv2d(inputs, kernel, stride, "VALID")
 
-    @tf.custom_gradient
+    @named_custom_gradient
     def convolution(inputs, kernel):
-        scope = gradient_scope_name()
-
         def gradient(output_gradient):
-            with tf.name_scope(scope):
-                return (_input_gradient(tf.shape(inputs), kernel,
-                                        output_gradient, stride),
-                        filter_gradient(inputs, output_gradient,
-                                        kernel.shape[0], stride))
+            return (_input_gradient(tf.shape(inputs), kernel,
+                                    output_gradient, stride),
+                    filter_gradient(inputs, output_gradient, kernel.shape[0],
+                                    stride))
 
         return tf.nn.conv2d(inputs, kernel, stride, "VALID"), gradient
 

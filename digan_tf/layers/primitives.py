@@ -5,6 +5,7 @@ All tensors are channels-last. Gains follow StyleGAN2 (design.md sections 2, 3, 
 (`leaky_relu` without the gain).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -18,14 +19,26 @@ SQRT2 = math.sqrt(2.0)
 _BLUR_TAPS = (1.0 / 8.0, 3.0 / 8.0, 3.0 / 8.0, 1.0 / 8.0)
 
 
-def gradient_scope_name():
-    """The name scope TensorFlow gives the registered gradients of ops made
-    in the current one ('gradient_tape/<current scope>/'), for the ops of a
-    custom gradient: taken in the forward pass and entered in the gradient
-    function, it makes profiles (`benchmarks/train_profile.py`) attribute
-    them to their layer instead of the graph's top level."""
-    return "/".join(["gradient_tape", tf.get_current_name_scope()]).rstrip(
-        "/") + "/"
+def named_custom_gradient(forward):
+    """`tf.custom_gradient`, with the gradient's ops named as TensorFlow
+    names registered gradients ('gradient_tape/<scope of the forward>/'),
+    so that profiles (`benchmarks/train_profile.py`) attribute them to
+    their layer instead of the graph's top level."""
+
+    @functools.wraps(forward)
+    @tf.custom_gradient
+    def named(*args):
+        scope = "/".join(["gradient_tape", tf.get_current_name_scope()]
+                         ).rstrip("/") + "/"
+        outputs, gradient = forward(*args)
+
+        def named_gradient(*upstream):
+            with tf.name_scope(scope):
+                return gradient(*upstream)
+
+        return outputs, named_gradient
+
+    return named
 
 
 def leaky_relu(x):
@@ -43,16 +56,14 @@ def leaky_relu(x):
 
     slope = 0.2
 
-    @tf.custom_gradient
+    @named_custom_gradient
     def activated(x):
         y = tf.nn.leaky_relu(x, alpha=slope)
-        scope = gradient_scope_name()
 
         def gradient(upstream):
-            with tf.name_scope(scope):
-                return tf.raw_ops.LeakyReluGrad(gradients=upstream,
-                                                features=tf.stop_gradient(y),
-                                                alpha=slope)
+            return tf.raw_ops.LeakyReluGrad(gradients=upstream,
+                                            features=tf.stop_gradient(y),
+                                            alpha=slope)
 
         return y, gradient
 
@@ -70,17 +81,15 @@ def clamp(x, limit):
     fills zeros. The gradient passes where x is within the limits, bounds
     included (as TensorFlow's does), and is zero where x was clamped."""
 
-    @tf.custom_gradient
+    @named_custom_gradient
     def clamped(x):
         bound = tf.constant(limit, x.dtype)
         y = tf.raw_ops.ClipByValue(t=x, clip_value_min=-bound,
                                    clip_value_max=bound)
-        scope = gradient_scope_name()
 
         def gradient(upstream):
-            with tf.name_scope(scope):
-                return tf.where(tf.equal(x, y), upstream,
-                                tf.zeros((), upstream.dtype))
+            return tf.where(tf.equal(x, y), upstream,
+                            tf.zeros((), upstream.dtype))
 
         return y, gradient
 
