@@ -8,6 +8,7 @@ from digan_tf.models.generator import Generator
 from digan_tf.training import distribution
 from digan_tf.training import ema
 from digan_tf.training import iteration_inputs as inputs
+from digan_tf.training import joint_batch
 from digan_tf.training import losses
 from digan_tf.utils import validation
 
@@ -220,6 +221,38 @@ frames of a pair alike and never dt.
         image_logits = self.image_discriminator(images, labels=image_labels)
         return motion_logits, tf.reshape(image_logits, (-1, 2, 1))
 
+    def _logits_of_both(self, fake_inputs, fake_labels, real_inputs,
+                        real_labels):
+        """`_logits` of the generated and of the real inputs, each
+        discriminator running once on both where its minibatch-std groups
+        allow it (`training.joint_batch`: the same values, half the ops)."""
+        image_labels = [None if labels is None else tf.repeat(labels, 2)
+                        for labels in (fake_labels, real_labels)]
+        motion = self._discriminate_both(
+            self.motion_discriminator, fake_inputs[0], real_inputs[0],
+            fake_labels, real_labels)
+        images = self._discriminate_both(
+            self.image_discriminator, fake_inputs[1], real_inputs[1],
+            *image_labels)
+        return [(motion_logits, tf.reshape(image_logits, (-1, 2, 1)))
+                for motion_logits, image_logits in zip(motion, images)]
+
+    @staticmethod
+    def _discriminate_both(discriminator, fake, real, fake_labels,
+                           real_labels):
+        groups = None
+        if fake.shape[0] == real.shape[0]:
+            groups = joint_batch.group_count(
+                fake.shape[0], discriminator.mbstd_group_size,
+                discriminator.mbstd_num_channels)
+        if groups is None:
+            return (discriminator(fake, labels=fake_labels),
+                    discriminator(real, labels=real_labels))
+        labels = None if fake_labels is None else joint_batch.join(
+            fake_labels, real_labels, groups)
+        return joint_batch.split(discriminator(
+            joint_batch.join(fake, real, groups), labels=labels), groups)
+
     def _apply(self, optimizer, tape, loss, variables, zero_unreached=False):
         """Gradients of `loss` and the optimizer step; returns the
         (variable, gradient) pairs that were applied. Variables the loss
@@ -269,8 +302,9 @@ frames of a pair alike and never dt.
         real_inputs = inputs.pair_inputs(real.frames, real.dt,
                                                  augment_real)
         with tf.GradientTape() as tape:
-            fake_motion, fake_image = self._logits(*fake_inputs, fakes.labels)
-            real_motion, real_image = self._logits(*real_inputs, real.labels)
+            (fake_motion, fake_image), (real_motion, real_image) = (
+                self._logits_of_both(fake_inputs, fakes.labels, real_inputs,
+                                     real.labels))
             fake_per_sample = losses.discriminator_fake_loss(fake_motion,
                                                              fake_image)
             real_per_sample = losses.discriminator_real_loss(real_motion,
