@@ -8,16 +8,15 @@ import os
 import statistics
 import sys
 
-SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
-
 
 def cpu_description():
-    """(CPU model, the SIMD flags of SIMD_FLAGS it has): what decides which
-    TensorFlow kernels run, hence how fast."""
-    from digan_tf.utils.cpu_info import cpu_info  # loads TensorFlow
+    """(CPU model, its vector-instruction flags): what decides which oneDNN
+    kernels run, hence how fast."""
+    from digan_tf.utils.cpu_info import cpu_info  # loads TF
+    from digan_tf.utils.cpu_info import vector_flags  # loads TF
 
     model, flags = cpu_info()
-    return model, [flag for flag in SIMD_FLAGS if flag in flags]
+    return model, vector_flags(flags)
 
 
 def spread(values):

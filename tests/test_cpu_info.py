@@ -15,3 +15,13 @@ def test_cpu_model_and_whole_word_flags_of_the_first_cpu(tmp_path):
     assert model == "Some CPU @ 2GHz, family 26 model 2"
     assert flags == {"fpu", "avx2", "avx512fp16"}
     assert cpu_info.cpu_info(str(tmp_path / "absent"))[1] == frozenset()
+
+
+def test_vector_flags_keep_every_vector_extension_and_nothing_else():
+    """What a benchmark record keeps of the flags: the AMX and small AVX-512
+    extensions too (they decide oneDNN's kernels), not fpu or sse."""
+    flags = {"fpu", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f",
+             "avx512_fp16", "avx_vnni", "amx_bf16", "amx_tile", "vnmi"}
+    assert cpu_info.vector_flags(flags) == [
+        "amx_bf16", "amx_tile", "avx", "avx2", "avx512_fp16", "avx512f",
+        "avx_vnni", "f16c", "fma"]

@@ -34,3 +34,15 @@ def cpu_info(path="/proc/cpuinfo"):
     if len(numbers) == 2:
         model += f", family {numbers['cpu family']} model {numbers['model']}"
     return model, flags
+
+
+VECTOR_FLAG_PREFIXES = ("avx", "amx", "fma", "f16c")
+
+
+def vector_flags(flags):
+    """The vector-instruction flags among `flags`, sorted: every AVX,
+    AVX-512, AMX, FMA and F16C extension. All of them, not a chosen few:
+    machines of one vendor differ in the small ones (AVX512_FP16, AVX_VNNI)
+    as well as in the big ones."""
+    return sorted(flag for flag in flags
+                  if flag.startswith(VECTOR_FLAG_PREFIXES))
