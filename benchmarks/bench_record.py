@@ -1,12 +1,16 @@
 """The record every benchmark writes beside its printed figures: the figures
-with the command, date, CPU, core count and TensorFlow version that produced
-them, so that a number quoted in the README can be traced to a run."""
+with the command, date, commit, CPU, core count and TensorFlow version that
+produced them, so that a number quoted in the README can be traced to a run
+and to the code it timed."""
 
 import datetime
 import json
 import os
 import statistics
+import subprocess
 import sys
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cpu_description():
@@ -17,6 +21,24 @@ def cpu_description():
 
     model, flags = cpu_info()
     return model, vector_flags(flags)
+
+
+def source_revision(directory=REPOSITORY):
+    """{commit, uncommitted_changes} of the git checkout at `directory`
+    (whether tracked files differ from that commit: then the figures timed
+    code that no commit holds), or None outside a git checkout."""
+
+    def git(*arguments):
+        return subprocess.run(["git", "-C", directory, *arguments],
+                              capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        changes = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return dict(commit=commit, uncommitted_changes=bool(changes))
 
 
 def spread(values):
@@ -42,6 +64,7 @@ def write_record(path, figures):
     record = dict(
         command=" ".join([os.path.basename(sys.executable)] + sys.argv),
         date=datetime.datetime.now().isoformat(timespec="seconds"),
+        source=source_revision(),
         cpu=model, cpu_flags=flags, tensorflow=tf.__version__,
         cores=os.cpu_count(), figures=figures)
     temporary = f"{path}.{os.getpid()}.tmp"

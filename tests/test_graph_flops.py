@@ -1,15 +1,11 @@
 """The benchmarks' FLOP floor counts what a graph executes, with a
 convolution's gradients at the forward's exact multiply-add count."""
 
-import importlib.util
-import pathlib
-
 import tensorflow as tf
 
-_PATH = pathlib.Path(__file__).parents[1] / "benchmarks" / "graph_flops.py"
-_SPEC = importlib.util.spec_from_file_location("graph_flops", _PATH)
-graph_flops = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(graph_flops)
+from tests.testing import benchmark_module
+
+graph_flops = benchmark_module("graph_flops")
 
 
 def _conv_gflop(padding, stride, watch_input):

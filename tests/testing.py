@@ -1,5 +1,8 @@
 """Tiny configurations and shared checks for the tests."""
 
+import importlib.util
+import pathlib
+
 import keras
 import numpy as np
 
@@ -79,3 +82,13 @@ def assert_config_round_trip(obj):
     )
     assert type(restored) is type(obj)
     assert restored.get_config() == config
+
+
+def benchmark_module(name):
+    """The module `benchmarks/<name>.py` (benchmarks are scripts, not a
+    package)."""
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,43 @@
+"""The record every benchmark writes: which code was timed, and never half a
+file."""
+
+import json
+import subprocess
+
+from tests.testing import benchmark_module
+
+bench_record = benchmark_module("bench_record")
+
+
+def _git(directory, *arguments):
+    return subprocess.run(["git", "-C", str(directory), *arguments],
+                          capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_source_revision_names_the_commit_and_uncommitted_changes(tmp_path):
+    """A change to a tracked file marks the figures as timing code no commit
+    holds; an untracked file (a benchmark's own output) does not."""
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    _git(tmp_path, "add", "code.py")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit",
+         "-q", "-m", "code")
+    commit = _git(tmp_path, "rev-parse", "HEAD")
+    (tmp_path / "record.json").write_text("{}")
+    assert bench_record.source_revision(str(tmp_path)) == dict(
+        commit=commit, uncommitted_changes=False)
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert bench_record.source_revision(str(tmp_path)) == dict(
+        commit=commit, uncommitted_changes=True)
+    assert bench_record.source_revision(str(tmp_path / "absent")) is None
+
+
+def test_write_record_keeps_the_figures_and_this_checkouts_commit(tmp_path):
+    path = tmp_path / "figures.json"
+    bench_record.write_record(str(path), {"seconds": 1.5})
+    record = json.loads(path.read_text())
+    assert record["figures"] == {"seconds": 1.5}
+    assert record["source"]["commit"] == _git(bench_record.REPOSITORY,
+                                              "rev-parse", "HEAD")
+    assert [p.name for p in tmp_path.iterdir()] == ["figures.json"]
