@@ -24,9 +24,10 @@ def cpu_description():
 
 
 def source_revision(directory=REPOSITORY):
-    """{commit, uncommitted_changes} of the git checkout at `directory`
-    (whether tracked files differ from that commit: then the figures timed
-    code that no commit holds), or None outside a git checkout."""
+    """{commit, uncommitted_changes} of the git checkout at `directory`:
+    the tracked files that differ from that commit (if code is among them,
+    the figures timed code that no commit holds), or None outside a git
+    checkout."""
 
     def git(*arguments):
         return subprocess.run(["git", "-C", directory, *arguments],
@@ -35,10 +36,10 @@ def source_revision(directory=REPOSITORY):
 
     try:
         commit = git("rev-parse", "HEAD")
-        changes = git("status", "--porcelain", "--untracked-files=no")
+        changes = git("diff", "HEAD", "--name-only")
     except (OSError, subprocess.CalledProcessError):
         return None
-    return dict(commit=commit, uncommitted_changes=bool(changes))
+    return dict(commit=commit, uncommitted_changes=changes.splitlines())
 
 
 def spread(values):

@@ -16,8 +16,8 @@ def _git(directory, *arguments):
 
 
 def test_source_revision_names_the_commit_and_uncommitted_changes(tmp_path):
-    """A change to a tracked file marks the figures as timing code no commit
-    holds; an untracked file (a benchmark's own output) does not."""
+    """A changed tracked file is named (the figures may time code that no
+    commit holds); an untracked file (a benchmark's own output) is not."""
     _git(tmp_path, "init", "-q")
     (tmp_path / "code.py").write_text("x = 1\n")
     _git(tmp_path, "add", "code.py")
@@ -26,10 +26,10 @@ def test_source_revision_names_the_commit_and_uncommitted_changes(tmp_path):
     commit = _git(tmp_path, "rev-parse", "HEAD")
     (tmp_path / "record.json").write_text("{}")
     assert bench_record.source_revision(str(tmp_path)) == dict(
-        commit=commit, uncommitted_changes=False)
+        commit=commit, uncommitted_changes=[])
     (tmp_path / "code.py").write_text("x = 2\n")
     assert bench_record.source_revision(str(tmp_path)) == dict(
-        commit=commit, uncommitted_changes=True)
+        commit=commit, uncommitted_changes=["code.py"])
     assert bench_record.source_revision(str(tmp_path / "absent")) is None
 
 
