@@ -42,6 +42,11 @@ def source_revision(directory=REPOSITORY):
     return dict(commit=commit, uncommitted_changes=changes.splitlines())
 
 
+# Taken when a benchmark imports this module, as it starts: a commit made
+# while it runs must not be credited with its figures.
+SOURCE_AT_START = source_revision()
+
+
 def spread(values):
     """Min, median and max of repeated measurements: a best value alone hides
     a noisy (shared) machine."""
@@ -65,7 +70,7 @@ def write_record(path, figures):
     record = dict(
         command=" ".join([os.path.basename(sys.executable)] + sys.argv),
         date=datetime.datetime.now().isoformat(timespec="seconds"),
-        source=source_revision(),
+        source=SOURCE_AT_START,
         cpu=model, cpu_flags=flags, tensorflow=tf.__version__,
         cores=os.cpu_count(), figures=figures)
     temporary = f"{path}.{os.getpid()}.tmp"

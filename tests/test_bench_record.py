@@ -33,7 +33,12 @@ def test_source_revision_names_the_commit_and_uncommitted_changes(tmp_path):
     assert bench_record.source_revision(str(tmp_path / "absent")) is None
 
 
-def test_write_record_keeps_the_figures_and_this_checkouts_commit(tmp_path):
+def test_write_record_keeps_the_figures_and_the_commit_at_start(
+        tmp_path, monkeypatch):
+    """The commit is the one checked out when the benchmark started (here:
+    this checkout's), not whatever the checkout holds when it ends."""
+    monkeypatch.setattr(bench_record, "source_revision",
+                        lambda *_: dict(commit="made during the run"))
     path = tmp_path / "figures.json"
     bench_record.write_record(str(path), {"seconds": 1.5})
     record = json.loads(path.read_text())
