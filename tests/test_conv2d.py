@@ -24,13 +24,21 @@ def derivatives(convolve, x, kernel, weights):
     return [out, dx, dkernel, *outer.gradient(penalty, [kernel, x])]
 
 
+@pytest.fixture
+def matmul_gradients(monkeypatch):
+    """Every layer takes the matmul kernel gradient, small or not, on any
+    CPU (these layers are small, and on AMX CPUs stride-1 layers keep
+    oneDNN's)."""
+    monkeypatch.setattr(conv2d, "MATMUL_GRADIENT_MIN_MACS", 0)
+    monkeypatch.setattr(conv2d, "onednn_stride_1_gradient_is_fast",
+                        lambda: False)
+
+
 @pytest.mark.parametrize("kernel_size,stride", [(3, 1), (3, 2), (1, 1),
                                                 (1, 2)])
 @pytest.mark.parametrize("graph", [False, True])
-def test_matches_tensorflows_convolution_to_second_order(kernel_size, stride,
-                                                         graph, monkeypatch):
-    # These layers are small: lower the size from which matmuls are used.
-    monkeypatch.setattr(conv2d, "MATMUL_GRADIENT_MIN_MACS", 0)
+def test_matches_tensorflows_convolution_to_second_order(
+        kernel_size, stride, graph, matmul_gradients):
     rng = np.random.default_rng(kernel_size * 10 + stride)
     x = tf.constant(rng.normal(size=(3, 11, 11, 5)), tf.float32)
     kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 5, 4)),
@@ -93,10 +101,12 @@ def _kernel_gradient_ops(shape, kernel_shape, stride=1):
     return {op.type for op in graph.get_operations()}
 
 
-def test_small_layers_keep_tensorflows_kernel_gradient():
+def test_small_layers_keep_tensorflows_kernel_gradient(monkeypatch):
     """The CPU demo's layers (38 M multiply-adds per sample at most) train
     faster with TensorFlow's kernel gradient; the paper's large ones use
     the matmuls."""
+    monkeypatch.setattr(conv2d, "onednn_stride_1_gradient_is_fast",
+                        lambda: False)
     assert "Conv2DBackpropFilter" in _kernel_gradient_ops((1, 34, 34, 64),
                                                           (3, 3, 64, 64))
     large = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
@@ -110,12 +120,30 @@ def test_strided_layers_take_the_matmuls_too():
     assert "Conv2DBackpropFilter" not in strided and "MatMul" in strided
 
 
-def test_custom_gradient_ops_are_named_in_their_layers_scope(monkeypatch):
+def test_amx_cpus_keep_onednns_kernel_gradient_at_stride_1(monkeypatch):
+    """On an Intel Xeon with AMX oneDNN's stride-1 kernel gradient is as
+    fast as the matmuls (docs/benchmarks/conv_gradient_speed_intel_amx.json);
+    its strided one is not. The choice reads the CPU's flags."""
+    flags = {"avx512f", "amx_tile"}
+    monkeypatch.setattr(conv2d.cpu_info, "cpu_info",
+                        lambda: ("Intel Xeon", frozenset(flags)))
+    assert conv2d.onednn_stride_1_gradient_is_fast()
+    large = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
+    assert "Conv2DBackpropFilter" in large and "MatMul" not in large
+    strided = _kernel_gradient_ops((1, 129, 129, 256), (3, 3, 256, 512), 2)
+    assert "Conv2DBackpropFilter" not in strided and "MatMul" in strided
+    flags.discard("amx_tile")
+    assert not conv2d.onednn_stride_1_gradient_is_fast()
+    large = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
+    assert "Conv2DBackpropFilter" not in large and "MatMul" in large
+
+
+def test_custom_gradient_ops_are_named_in_their_layers_scope(
+        matmul_gradients):
     """As TensorFlow names registered gradients ('gradient_tape/<scope>/'),
     so that benchmarks/train_profile.py attributes the kernel-gradient
     matmuls, the R1 second derivatives and the activation and clamp
     gradients to their layer, not to the graph's top level."""
-    monkeypatch.setattr(conv2d, "MATMUL_GRADIENT_MIN_MACS", 0)
 
     def layer(x, kernel):
         with tf.name_scope("disc/layer"):

@@ -13,7 +13,11 @@ derivative, which the R1 penalty needs, is `filter_gradient` too. On an
 AVX-512 CPU (AMD Zen 4) oneDNN's kernel runs at 35-64% of the forward's
 rate at stride 1 and at a quarter at R=128's down-sampling layer (stride
 2), where the matmuls over phase images (`_phase_images`) run at four
-fifths of it (`docs/benchmarks/conv_gradient_speed_avx512.json`).
+fifths of it (`docs/benchmarks/conv_gradient_speed_avx512.json`). On an
+Intel Xeon with AMX, though, oneDNN's stride-1 kernel gradient is as fast
+as the matmuls or faster (138 against 122 GFLOP/s at 66x66,
+`docs/benchmarks/conv_gradient_speed_intel_amx.json`; an R=64 iteration
+took 4-6% less with it), so there only strided layers take the matmuls.
 """
 
 import functools
@@ -21,6 +25,7 @@ import functools
 import tensorflow as tf
 
 from digan_tf.layers.primitives import named_custom_gradient
+from digan_tf.utils import cpu_info
 
 # Multiply-adds per sample from which a layer's kernel gradient runs as
 # matmuls. Below it the k*k matmuls, slices and their tracing cost more
@@ -35,11 +40,22 @@ def _on_cpu_only():
     return not tf.config.list_logical_devices("GPU")
 
 
+def onednn_stride_1_gradient_is_fast():
+    """Whether this CPU runs oneDNN's stride-1 kernel gradient as fast as
+    the matmuls: measured so on an Intel Xeon with AMX (family 6 model
+    167), where its oneDNN kernels differ from AVX-512 AMD's; AMX (the
+    `amx_tile` flag) marks that generation of Xeons."""
+    return "amx_tile" in cpu_info.cpu_info()[1]
+
+
 def _matmul_gradient_pays(inputs, kernel, stride):
     """Whether `conv2d_valid` should compute this layer's kernel gradient
     as matmuls: on CPUs, for layers large enough (the input size is static
-    in every DIGAN network)."""
+    in every DIGAN network), strided ones only where oneDNN's stride-1
+    kernel gradient is fast."""
     if not _on_cpu_only():
+        return False
+    if stride == 1 and onednn_stride_1_gradient_is_fast():
         return False
     size = inputs.shape[1]
     if size is None:

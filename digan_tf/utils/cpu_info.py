@@ -1,7 +1,7 @@
 """The CPU's model name and instruction-set flags, from Linux's
 /proc/cpuinfo: which of TensorFlow's CPU kernels are fast depends on them
 (docs/design.md section 12), so the benchmarks record them with every
-figure."""
+figure and `layers/conv2d.py` picks its kernel gradient by them."""
 
 import functools
 import platform
