@@ -23,20 +23,22 @@ def cpu_description():
     return model, vector_flags(flags)
 
 
+def git(directory, *arguments):
+    """The output of `git -C directory arguments...`, stripped; raises
+    CalledProcessError where git fails."""
+    return subprocess.run(["git", "-C", str(directory), *arguments],
+                          capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
 def source_revision(directory=REPOSITORY):
     """{commit, uncommitted_changes} of the git checkout at `directory`:
     the tracked files that differ from that commit (if code is among them,
     the figures timed code that no commit holds), or None outside a git
     checkout."""
-
-    def git(*arguments):
-        return subprocess.run(["git", "-C", directory, *arguments],
-                              capture_output=True, text=True,
-                              check=True).stdout.strip()
-
     try:
-        commit = git("rev-parse", "HEAD")
-        changes = git("diff", "HEAD", "--name-only")
+        commit = git(directory, "rev-parse", "HEAD")
+        changes = git(directory, "diff", "HEAD", "--name-only")
     except (OSError, subprocess.CalledProcessError):
         return None
     return dict(commit=commit, uncommitted_changes=changes.splitlines())

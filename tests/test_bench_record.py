@@ -2,17 +2,11 @@
 file."""
 
 import json
-import subprocess
 
 from tests.testing import benchmark_module
 
 bench_record = benchmark_module("bench_record")
-
-
-def _git(directory, *arguments):
-    return subprocess.run(["git", "-C", str(directory), *arguments],
-                          capture_output=True, text=True,
-                          check=True).stdout.strip()
+_git = bench_record.git
 
 
 def test_source_revision_names_the_commit_and_uncommitted_changes(tmp_path):

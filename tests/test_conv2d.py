@@ -25,13 +25,18 @@ def derivatives(convolve, x, kernel, weights):
 
 
 @pytest.fixture
-def matmul_gradients(monkeypatch):
-    """Every layer takes the matmul kernel gradient, small or not, on any
-    CPU (these layers are small, and on AMX CPUs stride-1 layers keep
-    oneDNN's)."""
-    monkeypatch.setattr(conv2d, "MATMUL_GRADIENT_MIN_MACS", 0)
+def matmuls_at_stride_1(monkeypatch):
+    """Large stride-1 layers take the matmul kernel gradient on any CPU (on
+    AMX CPUs they keep oneDNN's)."""
     monkeypatch.setattr(conv2d, "onednn_stride_1_gradient_is_fast",
                         lambda: False)
+
+
+@pytest.fixture
+def matmul_gradients(matmuls_at_stride_1, monkeypatch):
+    """Every layer takes the matmul kernel gradient, small or not, on any
+    CPU (the layers of these tests are small)."""
+    monkeypatch.setattr(conv2d, "MATMUL_GRADIENT_MIN_MACS", 0)
 
 
 @pytest.mark.parametrize("kernel_size,stride", [(3, 1), (3, 2), (1, 1),
@@ -101,12 +106,10 @@ def _kernel_gradient_ops(shape, kernel_shape, stride=1):
     return {op.type for op in graph.get_operations()}
 
 
-def test_small_layers_keep_tensorflows_kernel_gradient(monkeypatch):
+def test_small_layers_keep_tensorflows_kernel_gradient(matmuls_at_stride_1):
     """The CPU demo's layers (38 M multiply-adds per sample at most) train
     faster with TensorFlow's kernel gradient; the paper's large ones use
     the matmuls."""
-    monkeypatch.setattr(conv2d, "onednn_stride_1_gradient_is_fast",
-                        lambda: False)
     assert "Conv2DBackpropFilter" in _kernel_gradient_ops((1, 34, 34, 64),
                                                           (3, 3, 64, 64))
     large = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
