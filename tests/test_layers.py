@@ -104,6 +104,62 @@ def test_clamp_matches_clip_by_value_to_second_order(graph):
 
 
 @pytest.mark.parametrize("graph", [False, True])
+def test_clamp_within_the_limits_passes_value_and_gradients(graph):
+    """With nothing beyond the limits (one value on each bound), the
+    pass-through path gives clip_by_value's values and derivatives."""
+    x = tf.constant(np.r_[np.linspace(-1.9, 1.9, 39), -2.0, 2.0],
+                    tf.float32)
+    weights = tf.constant(RNG.uniform(0.5, 1.5, 41), tf.float32)
+    scale = tf.constant(1.0)
+    expected = _value_gradient_and_r1_term(
+        lambda v: tf.clip_by_value(v, -2.0, 2.0), x, weights, scale, graph)
+    got = _value_gradient_and_r1_term(
+        lambda v: digan_ops.clamp(v, 2.0), x, weights, scale, graph)
+    _assert_same_derivatives(expected, got)
+
+
+def _count_calls(monkeypatch, owner, name):
+    calls = []
+    original = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("peak, clips", [(1.5, False), (2.5, True)])
+def test_clamp_clips_only_when_a_value_is_beyond_the_limits(monkeypatch,
+                                                            peak, clips):
+    """The clip and its gradient's comparison run only for an input that
+    reaches beyond the limits (eagerly, `tf.cond` runs one branch): the
+    pass-through is what makes the clamp free in training."""
+    clip_calls = _count_calls(monkeypatch, tf.raw_ops, "ClipByValue")
+    equal_calls = _count_calls(monkeypatch, tf, "equal")
+    x = tf.constant([-1.0, 0.5, peak])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = digan_ops.clamp(x, 2.0)
+    gradient = tape.gradient(y, x)
+    assert bool(clip_calls) == clips and bool(equal_calls) == clips
+    np.testing.assert_array_equal(y.numpy(), [-1.0, 0.5, min(peak, 2.0)])
+    np.testing.assert_array_equal(gradient.numpy(), [1, 1, 0 if clips else 1])
+
+
+def test_clamp_of_nan_is_nan_with_zero_gradient():
+    """A NaN takes the clip path: NaN out, zero gradient there (PyTorch's
+    clamp gives the same), the other values clamped or passed as usual."""
+    x = tf.constant([np.nan, 3.0, 1.0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = digan_ops.clamp(x, 2.0)
+    np.testing.assert_array_equal(y.numpy(), [np.nan, 2.0, 1.0])
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0, 0, 1])
+
+
+@pytest.mark.parametrize("graph", [False, True])
 def test_leaky_relu_matches_tensorflow_to_second_order(graph):
     """The activation whose gradient reads its output gives TensorFlow's
     leaky ReLU values, gradient and R1-like second derivative, on both
