@@ -34,6 +34,40 @@ def test_equalized_conv_keeps_unit_variance():
     assert y[:, 1:-1, 1:-1].std() == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.parametrize("padding,stride,kernel_dtype",
+                         [(1, 2, tf.float32), (2, 1, tf.bfloat16)])
+def test_bfloat16_blur_is_strided_in_float32(padding, stride, kernel_dtype):
+    """A strided bfloat16 blur (oneDNN's bfloat16 kernel for it is 4-7x
+    slower) runs its depthwise convolutions and their gradients in
+    float32, and gives bfloat16 values and gradients close to float32's;
+    the unstrided one stays in bfloat16."""
+    x = tf.constant(_normal(2, 8, 8, 3))
+
+    @tf.function
+    def blurred_and_gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = digan_ops.blur(x, padding=padding, stride=stride)
+            objective = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
+        return y, tape.gradient(objective, x)
+
+    low = tf.cast(x, tf.bfloat16)
+    y, gradient = blurred_and_gradient(low)
+    assert y.dtype == gradient.dtype == tf.bfloat16
+    graph = blurred_and_gradient.get_concrete_function(low).graph
+    depthwise = [op for op in graph.get_operations()
+                 if op.type.startswith("DepthwiseConv2dNative")]
+    assert {"DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput"
+            } <= {op.type for op in depthwise}
+    assert {op.get_attr("T") for op in depthwise} == {kernel_dtype}
+    expected_y, expected_gradient = blurred_and_gradient(
+        tf.cast(low, tf.float32))
+    np.testing.assert_allclose(tf.cast(y, tf.float32), expected_y,
+                               rtol=2e-2, atol=2e-2)
+    np.testing.assert_allclose(tf.cast(gradient, tf.float32),
+                               expected_gradient, rtol=3e-2, atol=3e-2)
+
+
 def test_lrelu_has_slope_and_gain():
     x = np.array([-1.0, 2.0], np.float32)
     np.testing.assert_allclose(
