@@ -118,19 +118,27 @@ def _assert_same_derivatives(expected, got):
                                    err_msg=name)
 
 
+def _clamp_against_clip_by_value(x, limit, scale, graph):
+    """`clamp(scale * x, limit)`'s value, gradient and R1-like derivative
+    (for random positive weights), asserted equal to clip_by_value's."""
+    weights = tf.constant(RNG.uniform(0.5, 1.5, x.shape[0]), tf.float32)
+    expected = _value_gradient_and_r1_term(
+        lambda v: tf.clip_by_value(v, -limit, limit), x, weights, scale,
+        graph)
+    got = _value_gradient_and_r1_term(
+        lambda v: digan_ops.clamp(v, limit), x, weights, scale, graph)
+    _assert_same_derivatives(expected, got)
+    return got
+
+
 @pytest.mark.parametrize("graph", [False, True])
 def test_clamp_matches_clip_by_value_to_second_order(graph):
     """Values, gradient (zero where clamped) and the R1-like derivative
     of the squared input gradient w.r.t. a scale, against TensorFlow's
     clip_by_value."""
     x = tf.constant(np.linspace(-4, 4, 41), tf.float32)  # hits +-2 exactly
-    weights = tf.constant(RNG.uniform(0.5, 1.5, 41), tf.float32)
     scale = tf.constant(1.3)
-    expected = _value_gradient_and_r1_term(
-        lambda v: tf.clip_by_value(v, -2.6, 2.6), x, weights, scale, graph)
-    got = _value_gradient_and_r1_term(
-        lambda v: digan_ops.clamp(v, 2.6), x, weights, scale, graph)
-    _assert_same_derivatives(expected, got)
+    got = _clamp_against_clip_by_value(x, 2.6, scale, graph)
     clamped = np.abs((scale * x).numpy()) > np.float32(2.6)
     assert clamped.sum() >= 18
     assert (got[1].numpy()[clamped] == 0).all()
@@ -143,13 +151,7 @@ def test_clamp_within_the_limits_passes_value_and_gradients(graph):
     pass-through path gives clip_by_value's values and derivatives."""
     x = tf.constant(np.r_[np.linspace(-1.9, 1.9, 39), -2.0, 2.0],
                     tf.float32)
-    weights = tf.constant(RNG.uniform(0.5, 1.5, 41), tf.float32)
-    scale = tf.constant(1.0)
-    expected = _value_gradient_and_r1_term(
-        lambda v: tf.clip_by_value(v, -2.0, 2.0), x, weights, scale, graph)
-    got = _value_gradient_and_r1_term(
-        lambda v: digan_ops.clamp(v, 2.0), x, weights, scale, graph)
-    _assert_same_derivatives(expected, got)
+    _clamp_against_clip_by_value(x, 2.0, tf.constant(1.0), graph)
 
 
 def _count_calls(monkeypatch, owner, name):

@@ -88,8 +88,8 @@ def clamp(x, limit):
     gradient is one comparison and one select, where TensorFlow's
     `clip_by_value` runs two of each and fills zeros. The gradient passes
     where x is within the limits, bounds included (as TensorFlow's does),
-    and is zero where x was clamped. A NaN makes the maximum NaN, which
-    takes the clip path, as TensorFlow's clip would."""
+    and is zero where x was clamped. A NaN makes the maximum NaN and takes
+    the clip path: NaN out, zero gradient there (as PyTorch's clamp)."""
 
     @named_custom_gradient
     def clamped(x):
