@@ -1,7 +1,8 @@
 """FLOPs a traced tf.function executes, for the benchmarks' FLOP floors.
 
 Counts the matmuls and convolutions (multiply-add = 2, TensorFlow's
-registered per-op statistics, the ones tf.profiler sums) of the ops that
+registered per-op statistics, the ones tf.profiler sums, except where
+those are wrong: batched matmuls and convolution gradients) of the ops that
 the function's outputs and side effects (variable updates) depend on. A
 count over the whole graph, as tf.profiler makes, also includes gradients
 that the tape builds and the function runtime prunes, like the
@@ -46,6 +47,14 @@ CONV_GRADIENT_KERNEL = {"Conv2DBackpropInput": lambda op: op.inputs[1],
 
 def op_flops(graph, op):
     """FLOPs of one counted op (multiply-add = 2)."""
+    if op.type.startswith("BatchMatMul"):
+        # TensorFlow's statistic reads a `transpose_a` attribute, which a
+        # batched matmul does not have (it has `adj_x`): it counted an
+        # `x^T @ y`, the per-video weight gradient of every generator
+        # layer, with the wrong inner size (channels, not positions).
+        inner = op.inputs[0].shape[-2 if op.get_attr("adj_x") else -1]
+        return 2 * inner * np.prod(op.outputs[0].shape.as_list(),
+                                   dtype=np.int64)
     if op.type in CONV_GRADIENT_KERNEL:
         kernel = CONV_GRADIENT_KERNEL[op.type](op).shape
         output_gradient = op.inputs[2].shape
@@ -60,3 +69,42 @@ def executed_gflop(function, *args):
     graph = function.get_concrete_function(*args).graph
     return sum(op_flops(graph, op) for op in live_ops(graph)
                if op.type in COUNTED_OPS) / 1e9
+
+
+def main():
+    """Prints and records the GFLOP of each training phase (and of an
+    iteration, D + G + R1 / 16) that `train_speed.py`'s floors are made
+    of, without timing anything.
+
+      python benchmarks/graph_flops.py [--configs=64,128]
+    """
+    import argparse
+
+    import train_speed  # here: it imports this module
+    from bench_record import write_record
+
+    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser.add_argument("--configs", default="64,128")
+    parser.add_argument("--output", default="graph_flops.json")
+    args = parser.parse_args()
+    figures = []
+    for resolution in map(int, args.configs.split(",")):
+        config = train_speed.CONFIGS[resolution]
+        model = train_speed.build(config, "float32")
+        frames = np.zeros((train_speed.BATCH, resolution, resolution, 3),
+                          np.float32)
+        batch = (frames, frames, np.full(train_speed.BATCH, 0.5, np.float32))
+        phases = train_speed.phase_functions(model, batch, False)
+        gflop = {name: executed_gflop(fn) for name, fn in phases.items()}
+        total = train_speed.iteration(gflop)
+        print(f"R={resolution} fmaps={config['fmaps']} batch "
+              f"{train_speed.BATCH}: D {gflop['D']:.1f}, G {gflop['G']:.1f}, "
+              f"R1 {gflop['R1']:.1f} GFLOP; iteration {total:.1f}", flush=True)
+        figures.append(dict(resolution=resolution, fmaps=config["fmaps"],
+                            batch=train_speed.BATCH, phase_gflop=gflop,
+                            gflop_per_iteration=total))
+    write_record(args.output, dict(configs=figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -31,3 +31,13 @@ def test_padded_and_strided_convolution_gradients_count_exactly():
         assert abs(_conv_gflop(padding, stride, True) - 3 * forward) < 1e-15
         # The input gradient nobody needs is pruned, hence not counted.
         assert abs(_conv_gflop(padding, stride, False) - 2 * forward) < 1e-15
+
+
+def test_batched_matmul_with_adjoint_counts_its_inner_size():
+    # [2, 6, 3]^T @ [2, 6, 4]: 2 * 3 * 4 outputs, each a sum over 6.
+    a, b = tf.zeros((2, 6, 3)), tf.zeros((2, 6, 4))
+    expected = 2 * (2 * 3 * 4) * 6 / 1e9
+    for adjoint in (tf.function(lambda: tf.matmul(a, b, adjoint_a=True)),
+                    tf.function(lambda: tf.matmul(
+                        tf.transpose(a, (0, 2, 1)), b))):
+        assert abs(graph_flops.executed_gflop(adjoint) - expected) < 1e-15
