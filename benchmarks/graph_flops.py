@@ -91,11 +91,8 @@ def main():
     for resolution in map(int, args.configs.split(",")):
         config = train_speed.CONFIGS[resolution]
         model = train_speed.build(config, "float32")
-        frames = np.zeros((train_speed.BATCH, resolution, resolution, 3),
-                          np.float32)
-        batch = (frames, frames, np.full(train_speed.BATCH, 0.5, np.float32))
-        phases = train_speed.phase_functions(model, batch, False)
-        gflop = {name: executed_gflop(fn) for name, fn in phases.items()}
+        gflop = train_speed.phase_gflop(train_speed.phase_functions(
+            model, train_speed.example_batch(resolution), False))
         total = train_speed.iteration(gflop)
         print(f"R={resolution} fmaps={config['fmaps']} batch "
               f"{train_speed.BATCH}: D {gflop['D']:.1f}, G {gflop['G']:.1f}, "

@@ -84,6 +84,20 @@ def phase_functions(model, batch, jit):
     }
 
 
+def example_batch(resolution):
+    """A fixed batch (frames, frames, dt) of BATCH random pairs."""
+    rng = np.random.default_rng(0)
+    batch = (rng.uniform(-1, 1, (BATCH, resolution, resolution, 3)),
+             rng.uniform(-1, 1, (BATCH, resolution, resolution, 3)),
+             rng.uniform(0, 1, BATCH))
+    return tuple(tf.constant(x, tf.float32) for x in batch)
+
+
+def phase_gflop(phases):
+    """{phase: GFLOP its graph executes} of `phase_functions`' phases."""
+    return {name: executed_gflop(fn) for name, fn in phases.items()}
+
+
 def time_phases(phases, model, repeats):
     """Median seconds of each phase, after a call that traces it."""
     seconds = {}
@@ -151,7 +165,7 @@ def time_policy(args, config, policy, batch, peaks, figures):
         phases = phase_functions(model, batch, mode == "xla")
         if mode == "graph":
             graph_phases = phases
-        gflop = {name: executed_gflop(fn) for name, fn in phases.items()}
+        gflop = phase_gflop(phases)
         seconds = time_phases(phases, model, args.repeats)
         total = iteration(seconds)
         floor = iteration(gflop) / peak
@@ -209,11 +223,7 @@ def main():
         figures["bfloat16_peak"] = peak_figures(bf16_rates)
     for resolution in map(int, args.configs.split(",")):
         config = CONFIGS[resolution]
-        rng = np.random.default_rng(0)
-        batch = (rng.uniform(-1, 1, (BATCH, resolution, resolution, 3)),
-                 rng.uniform(-1, 1, (BATCH, resolution, resolution, 3)),
-                 rng.uniform(0, 1, BATCH))
-        batch = tuple(tf.constant(x, tf.float32) for x in batch)
+        batch = example_batch(resolution)
         for policy in args.policies.split(","):
             time_policy(args, config, policy, batch, peaks, figures)
             # Each model's graphs and buffers go before the next one is
