@@ -2,6 +2,7 @@
 
 import importlib.util
 import pathlib
+import sys
 
 import keras
 import numpy as np
@@ -88,6 +89,8 @@ def benchmark_module(name):
     """The module `benchmarks/<name>.py` (benchmarks are scripts, not a
     package)."""
     path = pathlib.Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))  # scripts import their siblings
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -22,7 +22,7 @@ class FMMLayer(keras.layers.Layer):
     same modulated weight, so the weight is computed once per video and the
     frames of the video are one large matmul.
 
-    Call `layer(x, w)` with `x` [B, ..., in_channels]; `modulated_weight(w)`
+    Call `layer(x, w)` with `x` [B, ..., in_channels]; `activation_weight(w)`
     and `activate(y)` expose the two halves for callers that split the
     matmul (the generator applies it to coordinate embeddings in factored
     form).
@@ -78,13 +78,20 @@ class FMMLayer(keras.layers.Layer):
         norm = ops.sqrt(ops.sum(ops.square(weight), axis=1, keepdims=True))
         return weight / (norm + 1e-8)
 
+    def activation_weight(self, w):
+        """`modulated_weight` times lrelu's gain sqrt(2), the weight that
+        `activate` expects: lrelu(z) = leaky_relu(sqrt(2) z), so the gain
+        scales this small per-video weight and the bias instead of the
+        output, a pass over the output fewer forward and backward."""
+        return self.modulated_weight(w) * digan_ops.SQRT2
+
     def activate(self, y):
-        """Bias and lrelu applied to the modulated matmul's output."""
-        return digan_ops.lrelu(y + self.bias)
+        """lrelu(x @ W + bias), given y = x @ activation_weight(w)."""
+        return digan_ops.leaky_relu(y + self.bias * digan_ops.SQRT2)
 
     def call(self, x, w):
         return self.activate(
-            digan_ops.matmul_per_video(x, self.modulated_weight(w))
+            digan_ops.matmul_per_video(x, self.activation_weight(w))
         )
 
     def compute_output_shape(self, x_shape, w_shape):

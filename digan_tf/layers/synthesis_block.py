@@ -136,7 +136,7 @@ class SynthesisBlock(keras.layers.Layer):
             basis, phase_shift = self.embedding(w, z_motion, timestamps,
                                                 view=view)
             first = next(layers)
-            weight = first.modulated_weight(w)
+            weight = first.activation_weight(w)
             y = project_embedding(
                 basis, phase_shift, weight[:, self.in_channels:]
             )
