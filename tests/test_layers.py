@@ -300,3 +300,16 @@ def test_conv_clamp_clips_activations_except_the_skip():
     block.build(x.shape)
     assert block.skip.clamp is None
     assert block.conv0.clamp == block.conv1.clamp == 3.0
+
+
+def test_nearest_upsampling_and_its_gradient_sum_each_2x2_block():
+    x = tf.constant(_normal(2, 3, 5, 2, 7))  # [B, H, W, T, C]
+    upstream = tf.constant(_normal(2, 6, 10, 2, 7))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = digan_ops.upsample_nearest_2x(x)
+    gradient = tape.gradient(y, x, output_gradients=upstream).numpy()
+    np.testing.assert_array_equal(
+        y.numpy(), np.repeat(np.repeat(x.numpy(), 2, axis=1), 2, axis=2))
+    blocks = upstream.numpy().reshape(2, 3, 2, 5, 2, 2, 7)
+    np.testing.assert_allclose(gradient, blocks.sum(axis=(2, 4)), rtol=1e-6)
