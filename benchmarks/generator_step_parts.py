@@ -10,9 +10,9 @@ is the optimizer step. Prints the figures and writes --output (JSON).
 
   python benchmarks/generator_step_parts.py [--configs=64,128] [--repeats=5]
 
-On the machines of README "Speed" the G step is the phase furthest from its
-floor (docs/benchmarks/README.md); the parts' GFLOP add up to the whole
-step's (tests/test_generator_step_parts.py).
+On the machines of README "Speed" the G step is mostly the phase furthest
+from its floor (docs/benchmarks/README.md); the parts' GFLOP add up to the
+whole step's (tests/test_generator_step_parts.py).
 """
 
 import argparse
