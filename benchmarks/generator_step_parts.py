@@ -28,7 +28,6 @@ import digan_tf  # noqa: E402,F401  (before TensorFlow: oneDNN setting)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from bench_record import write_record  # noqa: E402
-from graph_flops import executed_gflop  # noqa: E402
 from machine_peak import matmul_peak_rates  # noqa: E402
 from machine_peak import peak_figures  # noqa: E402
 from machine_peak import peak_text  # noqa: E402
@@ -36,6 +35,7 @@ from train_speed import CONFIGS  # noqa: E402
 from train_speed import build  # noqa: E402
 from train_speed import example_batch  # noqa: E402
 from train_speed import phase_functions  # noqa: E402
+from train_speed import phase_gflop  # noqa: E402
 from train_speed import time_phases  # noqa: E402
 
 from digan_tf.training import iteration_inputs  # noqa: E402
@@ -78,7 +78,7 @@ def time_config(config, repeats, peak):
     """The figures of `step_functions` at `config`, in float32."""
     model = build(config, "float32")
     functions = step_functions(model, example_batch(config["resolution"]))
-    gflop = {name: executed_gflop(fn) for name, fn in functions.items()}
+    gflop = phase_gflop(functions)
     seconds = time_phases(functions, model, repeats)
     parts = {name: dict(seconds=seconds[name], gflop=gflop[name],
                         gflop_per_second=gflop[name] / seconds[name],

@@ -5,7 +5,6 @@ rates it prints would be of some other work."""
 
 from tests.testing import benchmark_module
 
-graph_flops = benchmark_module("graph_flops")
 train_speed = benchmark_module("train_speed")
 generator_step_parts = benchmark_module("generator_step_parts")
 
@@ -14,8 +13,7 @@ def test_the_parts_add_up_to_the_whole_generator_step():
     model = train_speed.build(train_speed.CONFIGS[32], "float32")
     functions = generator_step_parts.step_functions(
         model, train_speed.example_batch(32))
-    gflop = {name: graph_flops.executed_gflop(function)
-             for name, function in functions.items()}
+    gflop = train_speed.phase_gflop(functions)
     generator, discriminators = (gflop["generator part"],
                                  gflop["discriminator part"])
     # Each part has work of its own (not one part holding everything).
