@@ -34,13 +34,15 @@ def test_equalized_conv_keeps_unit_variance():
     assert y[:, 1:-1, 1:-1].std() == pytest.approx(1.0, abs=0.05)
 
 
-@pytest.mark.parametrize("padding,stride,kernel_dtype",
-                         [(1, 2, tf.float32), (2, 1, tf.bfloat16)])
-def test_bfloat16_blur_is_strided_in_float32(padding, stride, kernel_dtype):
+@pytest.mark.parametrize("padding,stride,depthwise_ops", [
+    (1, 2, {"DepthwiseConv2dNative": tf.float32,
+            "DepthwiseConv2dNativeBackpropInput": tf.float32}),
+    (2, 1, {"DepthwiseConv2dNative": tf.bfloat16})])
+def test_bfloat16_blur_is_strided_in_float32(padding, stride, depthwise_ops):
     """A strided bfloat16 blur (oneDNN's bfloat16 kernel for it is 4-7x
     slower) runs its depthwise convolutions and their gradients in
     float32, and gives bfloat16 values and gradients close to float32's;
-    the unstrided one stays in bfloat16."""
+    the unstrided one stays in bfloat16, its gradient a forward blur."""
     x = tf.constant(_normal(2, 8, 8, 3))
 
     @tf.function
@@ -55,11 +57,11 @@ def test_bfloat16_blur_is_strided_in_float32(padding, stride, kernel_dtype):
     y, gradient = blurred_and_gradient(low)
     assert y.dtype == gradient.dtype == tf.bfloat16
     graph = blurred_and_gradient.get_concrete_function(low).graph
-    depthwise = [op for op in graph.get_operations()
-                 if op.type.startswith("DepthwiseConv2dNative")]
-    assert {"DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput"
-            } <= {op.type for op in depthwise}
-    assert {op.get_attr("T") for op in depthwise} == {kernel_dtype}
+    # (the filter's gradient, of a constant, is pruned when it runs)
+    depthwise = {op.type: op.get_attr("T") for op in graph.get_operations()
+                 if op.type.startswith("DepthwiseConv2dNative")
+                 and op.type != "DepthwiseConv2dNativeBackpropFilter"}
+    assert depthwise == depthwise_ops
     expected_y, expected_gradient = blurred_and_gradient(
         tf.cast(low, tf.float32))
     np.testing.assert_allclose(tf.cast(y, tf.float32), expected_y,
@@ -116,6 +118,40 @@ def _assert_same_derivatives(expected, got):
                           got):
         np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-6,
                                    err_msg=name)
+
+
+def _direct_blur(x, padding):
+    """The stride-1 blur as one 4x4 depthwise convolution, differentiated by
+    TensorFlow (the reference for `blur`'s own gradient)."""
+    taps = np.array([1.0, 3.0, 3.0, 1.0]) / 8.0
+    kernel = np.outer(taps, taps)
+    kernel = np.tile(kernel[:, :, None, None], (1, 1, x.shape[-1], 1))
+    padded = tf.pad(x, [[0, 0], [padding, padding], [padding, padding],
+                        [0, 0]])
+    return tf.nn.depthwise_conv2d(padded, tf.constant(kernel, tf.float32),
+                                  [1, 1, 1, 1], "VALID")
+
+
+@pytest.mark.parametrize("padding,graph", [(0, False), (1, False),
+                                           (2, False), (2, True), (3, True)])
+def test_unstrided_blur_matches_autodiff_to_second_order(padding, graph):
+    """The stride-1 blur, whose gradient is a blur with the transposed
+    padding: values, input gradient and the R1-like derivative of that
+    gradient's square, against TensorFlow's derivatives of a direct 4x4
+    depthwise convolution. The input is not square, so a transposed
+    height and width would not even fit."""
+    x = tf.constant(_normal(2, 7, 9, 3))
+    size = [n + 2 * padding - 3 for n in (7, 9)]
+    weights = tf.constant(RNG.uniform(0.5, 1.5, (2, *size, 3)), tf.float32)
+    scale = tf.constant(1.3)
+    expected = _value_gradient_and_r1_term(
+        lambda v: _direct_blur(v, padding), x, weights, scale, graph)
+    got = _value_gradient_and_r1_term(
+        lambda v: digan_ops.blur(v, padding), x, weights, scale, graph)
+    for name, e, g in zip(["value", "gradient", "second order"], expected,
+                          got):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=name)
 
 
 def _clamp_against_clip_by_value(x, limit, scale, graph):
