@@ -133,13 +133,15 @@ def _direct_blur(x, padding):
 
 
 @pytest.mark.parametrize("padding,graph", [(0, False), (1, False),
-                                           (2, False), (2, True), (3, True)])
+                                           (2, False), (2, True), (3, True),
+                                           (4, False)])
 def test_unstrided_blur_matches_autodiff_to_second_order(padding, graph):
     """The stride-1 blur, whose gradient is a blur with the transposed
     padding: values, input gradient and the R1-like derivative of that
     gradient's square, against TensorFlow's derivatives of a direct 4x4
-    depthwise convolution. The input is not square, so a transposed
-    height and width would not even fit."""
+    depthwise convolution (at padding 4 the gradient crops by 1). The
+    input is not square, so a transposed height and width would not even
+    fit."""
     x = tf.constant(_normal(2, 7, 9, 3))
     size = [n + 2 * padding - 3 for n in (7, 9)]
     weights = tf.constant(RNG.uniform(0.5, 1.5, (2, *size, 3)), tf.float32)

@@ -192,11 +192,11 @@ def _unstrided_blur(x, padding):
     """`blur` with stride 1, whose gradient is the same blur of the upstream
     gradient with padding 3 - `padding`: the filter is symmetric, so the
     convolution's adjoint is the convolution itself over the transposed
-    padding. That runs the forward depthwise kernel, which took 13-15%
-    less than TensorFlow's DepthwiseConv2dNativeBackpropInput forward and
-    backward (51.3 against 43.6 ms at 8x128x128x128, AMD Zen 4; on Intel
-    the backprop kernel took 2-3x its forward), and, being a blur again,
-    keeps R1's second differentiation on the same fast kernels."""
+    padding. That runs the forward depthwise kernel instead of
+    DepthwiseConv2dNativeBackpropInput (forward and gradient 4-10% faster
+    in float32 and 6-9% in bfloat16 on AMD Zen 4; on the Intel Xeon with
+    AMX the backprop kernel took 2-3x its forward; design.md section 12)
+    and, being a blur again, keeps R1's second differentiation on it."""
 
     @named_custom_gradient
     def blurred(x):
