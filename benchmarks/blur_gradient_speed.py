@@ -58,6 +58,12 @@ def padded_transposed_blur(x, padding):
     return blurred(x)
 
 
+# The code before first: the others' times are ratios to its.
+CANDIDATES = {"TensorFlow's gradient after a Pad op": padded_blur,
+              "transposed blur after a Pad op": padded_transposed_blur,
+              "transposed blur, explicit padding": blur}
+
+
 def derivatives(function, order):
     """A tf.function of the input gradient of sum(weights * y**2) for the
     blurred input y, and for order 2 also the gradient of that gradient's
@@ -124,9 +130,6 @@ def main():
     parser.add_argument("--output", default="blur_gradient_speed.json")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    candidates = {"TensorFlow's gradient after a Pad op": padded_blur,
-                  "transposed blur after a Pad op": padded_transposed_blur,
-                  "transposed blur, explicit padding": blur}
     rows = []
     for dtype in (tf.float32, tf.bfloat16):
         for shape in SHAPES:
@@ -135,7 +138,7 @@ def main():
                    shape[2] + 2 * PADDING - 3, shape[3])
             weights = tf.constant(rng.uniform(0.5, 1.5, size=out), tf.float32)
             for order in (1, 2):
-                rows.append(time_candidates(candidates, order, x, weights,
+                rows.append(time_candidates(CANDIDATES, order, x, weights,
                                             args.rounds))
     write_record(args.output, dict(rounds=args.rounds, timings=rows))
 
