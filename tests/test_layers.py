@@ -113,11 +113,11 @@ def _value_gradient_and_r1_term(op, x, weights, scale, graph):
     return tf.function(derivatives)() if graph else derivatives()
 
 
-def _assert_same_derivatives(expected, got):
+def _assert_same_derivatives(expected, got, rtol=1e-6, atol=0.0):
     for name, e, g in zip(["value", "gradient", "second order"], expected,
                           got):
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-6,
-                                   err_msg=name)
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=rtol,
+                                   atol=atol, err_msg=name)
 
 
 def _direct_blur(x, padding):
@@ -150,10 +150,8 @@ def test_unstrided_blur_matches_autodiff_to_second_order(padding, graph):
         lambda v: _direct_blur(v, padding), x, weights, scale, graph)
     got = _value_gradient_and_r1_term(
         lambda v: digan_ops.blur(v, padding), x, weights, scale, graph)
-    for name, e, g in zip(["value", "gradient", "second order"], expected,
-                          got):
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5,
-                                   atol=1e-6, err_msg=name)
+    # (a 4x4 kernel against two 4-tap passes: rounding differs)
+    _assert_same_derivatives(expected, got, rtol=1e-5, atol=1e-6)
 
 
 def _clamp_against_clip_by_value(x, limit, scale, graph):
