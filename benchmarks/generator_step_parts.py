@@ -28,7 +28,7 @@ import digan_tf  # noqa: E402,F401  (before TensorFlow: oneDNN setting)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from bench_record import write_record  # noqa: E402
-from machine_peak import matmul_peak_rates  # noqa: E402
+from machine_peak import matmul_rate_probe  # noqa: E402
 from machine_peak import peak_figures  # noqa: E402
 from machine_peak import peak_text  # noqa: E402
 from train_speed import CONFIGS  # noqa: E402
@@ -74,15 +74,20 @@ def step_functions(model, batch):
             "discriminator part": discriminators}
 
 
-def time_config(config, repeats, peak):
-    """The figures of `step_functions` at `config`, in float32."""
+def time_config(config, repeats, peak, probe):
+    """The figures of `step_functions` at `config`, in float32: each
+    part's rate as a share of the run's peak and of the peak `probe`d
+    around its calls (train_speed.time_phases)."""
     model = build(config, "float32")
     functions = step_functions(model, example_batch(config["resolution"]))
     gflop = phase_gflop(functions)
-    seconds = time_phases(functions, model, repeats)
+    seconds, peaks = time_phases(functions, model, repeats, probe)
     parts = {name: dict(seconds=seconds[name], gflop=gflop[name],
                         gflop_per_second=gflop[name] / seconds[name],
-                        share_of_peak=gflop[name] / seconds[name] / peak)
+                        share_of_peak=gflop[name] / seconds[name] / peak,
+                        adjacent_peak_gflops=peaks[name],
+                        share_of_adjacent_peak=(gflop[name] / seconds[name]
+                                                / peaks[name]))
              for name in functions}
     rest = seconds["G step"] - (seconds["generator part"]
                                 + seconds["discriminator part"])
@@ -90,7 +95,9 @@ def time_config(config, repeats, peak):
     for name, part in parts.items():
         print(f"  {name:18s} {part['seconds']:6.3f} s  {part['gflop']:7.1f} "
               f"GFLOP  {part['gflop_per_second']:6.1f} GFLOP/s "
-              f"({100 * part['share_of_peak']:.0f}% of the peak)")
+              f"({100 * part['share_of_peak']:.0f}% of the peak, "
+              f"{100 * part['share_of_adjacent_peak']:.0f}% of the "
+              f"{part['adjacent_peak_gflops']:.0f} probed around it)")
     print(f"  G step beyond its parts (the optimizer step): {rest:.3f} s")
     return dict(config, parts=parts, beyond_parts_seconds=rest)
 
@@ -101,12 +108,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output", default="generator_step_parts.json")
     args = parser.parse_args()
-    rates = matmul_peak_rates()
+    probe = matmul_rate_probe()
+    rates = [probe() for _ in range(7)]
     print(f"float32 matmul peak: {peak_text(rates)} ({os.cpu_count()} cores)")
     figures = dict(peak_figures(rates), repeats=args.repeats, configs=[])
     for resolution in map(int, args.configs.split(",")):
         figures["configs"].append(time_config(CONFIGS[resolution],
-                                              args.repeats, max(rates)))
+                                              args.repeats, max(rates),
+                                              probe))
         keras.backend.clear_session()  # R=128 needs the memory
         gc.collect()
         write_record(args.output, figures)

@@ -20,21 +20,31 @@ from bench_record import spread_text
 from bench_record import write_record
 
 
-def matmul_peak_rates(size=4096, repeats=7, dtype="float32"):
-    """GFLOP/s of each of `repeats` timed size^3 tf.matmul calls in `dtype`
-    (after a warm-up), in order: all of them, so that callers can show the
-    spread."""
+def matmul_rate_probe(size=4096, dtype="float32"):
+    """A callable that times one size^3 tf.matmul in `dtype` (warmed up
+    here) and returns its GFLOP/s: the peak the machine gives now, which
+    on a shared VM moves within minutes (train_speed.py probes it around
+    each timed call)."""
     import tensorflow as tf  # here: the caller sets oneDNN before importing
 
     a, b = (tf.cast(tf.random.normal((size, size)), dtype) for _ in "ab")
     product = tf.function(lambda: tf.matmul(a, b))
     product().numpy()
-    rates = []
-    for _ in range(repeats):
+
+    def rate():
         start = time.perf_counter()
         product().numpy()
-        rates.append(2 * size**3 / (time.perf_counter() - start) / 1e9)
-    return rates
+        return 2 * size**3 / (time.perf_counter() - start) / 1e9
+
+    return rate
+
+
+def matmul_peak_rates(size=4096, repeats=7, dtype="float32"):
+    """GFLOP/s of each of `repeats` timed size^3 tf.matmul calls in `dtype`
+    (after a warm-up), in order: all of them, so that callers can show the
+    spread."""
+    probe = matmul_rate_probe(size, dtype)
+    return [probe() for _ in range(repeats)]
 
 
 def matmul_peak_gflops(size=4096, repeats=7):

@@ -10,7 +10,10 @@ repeats) and writes them to --output (JSON); asserts nothing.
 Modes: "graph" (tf.function), "xla" (jit_compile), each in float32 and
 mixed_bfloat16. FLOPs are those the traced graphs execute (graph_flops.py:
 matmuls and convolutions, multiply-add = 2). mixed_bfloat16 iterations are
-also given against their own floor, at the bfloat16 matmul peak.
+also given against their own floor, at the bfloat16 matmul peak. float32
+iterations are given against two floors: at the run's best matmul peak,
+and at the peak probed before and after each timed call (`time_phases`),
+since a shared VM's peak can move by a third between minutes.
 
 With a checkout of the authors' code (--authors_repo or DIGAN_AUTHORS_REPO)
 and a Python that has PyTorch for it (--authors_python or
@@ -42,6 +45,7 @@ import tensorflow as tf  # noqa: E402
 from bench_record import write_record  # noqa: E402
 from graph_flops import executed_gflop  # noqa: E402
 from machine_peak import matmul_peak_rates  # noqa: E402
+from machine_peak import matmul_rate_probe  # noqa: E402
 from machine_peak import peak_figures  # noqa: E402
 from machine_peak import peak_text  # noqa: E402
 
@@ -98,23 +102,41 @@ def phase_gflop(phases):
     return {name: executed_gflop(fn) for name, fn in phases.items()}
 
 
-def time_phases(phases, model, repeats):
-    """Median seconds of each phase, after a call that traces it."""
-    seconds = {}
+def time_phases(phases, model, repeats, probe=None):
+    """({phase: median seconds}, {phase: peak}) over `repeats` calls of
+    each phase, after a call that traces it. With `probe`
+    (machine_peak.matmul_rate_probe) the matmul peak is probed before the
+    first call and after each: a call's peak is the mean of the probes
+    around it, and a phase's the median of its calls' (None without a
+    probe). A shared VM's peak moves by a third within minutes, so the
+    floor at the peak of the same minutes says more than the floor at the
+    run's best."""
+    seconds, peaks = {}, {}
     for name, fn in phases.items():
         fn()  # trace / compile
-        times = []
+        times, rates = [], []
+        before = probe() if probe else None
         for _ in range(repeats):
             start = time.perf_counter()
             fn()
             tf.identity(model.step).numpy()  # wait for the step
             times.append(time.perf_counter() - start)
+            if probe:
+                after = probe()
+                rates.append((before + after) / 2)
+                before = after
         seconds[name] = statistics.median(times)
-    return seconds
+        peaks[name] = statistics.median(rates) if probe else None
+    return seconds, peaks
 
 
 def iteration(values):
     return values["D"] + values["G"] + values["R1"] / 16
+
+
+def adjacent_floor(gflop, peaks):
+    """Seconds of the iteration's FLOPs at each phase's probed peak."""
+    return iteration({name: gflop[name] / peaks[name] for name in gflop})
 
 
 def authors_iteration(args, config):
@@ -130,24 +152,39 @@ def authors_iteration(args, config):
     return json.loads(child.stdout.splitlines()[-1])
 
 
-def compare_with_authors(args, model, phases, config, peak):
+def compare_with_authors(args, model, phases, config, peak, probe):
     """`args.rounds` pairs (ours, timing the graph-mode `phases`; theirs)
-    at `config`; their ratio per pair and in the median."""
+    at `config`; their ratio per pair and in the median, and each one's
+    distance to its floor at the run's peak and at the peak probed around
+    it (`time_phases`; theirs: the mean of the probes before and after
+    their process)."""
+    gflop = phase_gflop(phases)
     rounds = []
     for index in range(args.rounds):
-        ours = iteration(time_phases(phases, model, args.repeats))
+        seconds, peaks = time_phases(phases, model, args.repeats, probe)
+        ours = iteration(seconds)
+        before = probe()
         theirs = authors_iteration(args, config)
+        theirs_peak = (before + probe()) / 2
+        theirs_seconds = theirs["seconds_per_iteration"]
         theirs_floor = theirs["gflop_per_iteration"] / peak
-        rounds.append(dict(ours_seconds=ours, authors=theirs,
-                           authors_over_floor=(theirs["seconds_per_iteration"]
-                                               / theirs_floor),
-                           speedup=theirs["seconds_per_iteration"] / ours))
-        print(f"  round {index + 1}: ours {ours:6.2f} s, authors' "
-              f"(PyTorch {theirs['torch_version']}) "
-              f"{theirs['seconds_per_iteration']:6.2f} s/iteration, "
+        rounds.append(dict(
+            ours_seconds=ours, ours_phase_peaks_gflops=peaks,
+            ours_over_adjacent_floor=ours / adjacent_floor(gflop, peaks),
+            authors=theirs, authors_peak_gflops=theirs_peak,
+            authors_over_floor=theirs_seconds / theirs_floor,
+            authors_over_adjacent_floor=(theirs_seconds * theirs_peak
+                                         / theirs["gflop_per_iteration"]),
+            speedup=theirs_seconds / ours))
+        print(f"  round {index + 1}: ours {ours:6.2f} s "
+              f"({rounds[-1]['ours_over_adjacent_floor']:.2f}x the floor at "
+              f"the peak probed around it), authors' (PyTorch "
+              f"{theirs['torch_version']}) {theirs_seconds:6.2f} s/iteration, "
               f"{theirs['gflop_per_iteration']:.0f} GFLOP, floor "
               f"{theirs_floor:.2f} s = {rounds[-1]['authors_over_floor']:.2f}x"
-              f"; ours is {rounds[-1]['speedup']:.2f}x faster", flush=True)
+              f" ({rounds[-1]['authors_over_adjacent_floor']:.2f}x at "
+              f"{theirs_peak:.0f} GFLOP/s probed around it); ours is "
+              f"{rounds[-1]['speedup']:.2f}x faster", flush=True)
     speedup = statistics.median(r["speedup"] for r in rounds)
     print(f"R={config['resolution']}: ours {speedup:.2f}x faster than the "
           f"authors' code (median of {args.rounds} pairs)", flush=True)
@@ -155,10 +192,13 @@ def compare_with_authors(args, model, phases, config, peak):
                 rounds=rounds, median_speedup=speedup)
 
 
-def time_policy(args, config, policy, batch, peaks, figures):
+def time_policy(args, config, policy, batch, peaks, probe, figures):
     """Times the iteration of `config` under `policy` in each mode, and
-    the authors' code beside ours in float32; appends to `figures`."""
+    the authors' code beside ours in float32; appends to `figures`.
+    float32 iterations are also given against the floor at the float32
+    peak `probe`d around their calls (`time_phases`)."""
     resolution, peak = config["resolution"], peaks["float32"]
+    phase_probe = probe if policy == "float32" else None
     model = build(config, policy)
     graph_phases = None
     for mode in args.modes.split(","):
@@ -166,11 +206,13 @@ def time_policy(args, config, policy, batch, peaks, figures):
         if mode == "graph":
             graph_phases = phases
         gflop = phase_gflop(phases)
-        seconds = time_phases(phases, model, args.repeats)
+        seconds, phase_peaks = time_phases(phases, model, args.repeats,
+                                           phase_probe)
         total = iteration(seconds)
         floor = iteration(gflop) / peak
         own_floor = iteration(gflop) / peaks[policy]
-        own = ("" if policy == "float32" else
+        own = (f" ({total / adjacent_floor(gflop, phase_peaks):.2f}x at the "
+               f"peak probed around each call)" if phase_probe else
                f", bfloat16 floor {own_floor:.2f} s = "
                f"{total / own_floor:.2f}x")
         print(f"R={resolution} fmaps={config['fmaps']} batch {BATCH}"
@@ -184,11 +226,15 @@ def time_policy(args, config, policy, batch, peaks, figures):
             mode=mode, seconds_per_iteration=total, phase_seconds=seconds,
             phase_gflop=gflop, gflop_per_iteration=iteration(gflop),
             float32_floor_seconds=floor, over_floor=total / floor,
-            own_floor_seconds=own_floor, over_own_floor=total / own_floor))
+            own_floor_seconds=own_floor, over_own_floor=total / own_floor,
+            **(dict(phase_peaks_gflops=phase_peaks,
+                    over_adjacent_floor=(total
+                                         / adjacent_floor(gflop, phase_peaks)))
+               if phase_probe else {})))
     if args.authors_repo and policy == "float32":
         figures["authors"].append(compare_with_authors(
             args, model, graph_phases
-            or phase_functions(model, batch, False), config, peak))
+            or phase_functions(model, batch, False), config, peak, probe))
 
 
 def main():
@@ -206,7 +252,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip_pipeline", action="store_true")
     args = parser.parse_args()
-    rates = matmul_peak_rates()
+    probe = matmul_rate_probe()
+    rates = [probe() for _ in range(7)]
     peak = max(rates)
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
     print(f"float32 matmul peak: {peak_text(rates)} ({os.cpu_count()} "
@@ -225,7 +272,7 @@ def main():
         config = CONFIGS[resolution]
         batch = example_batch(resolution)
         for policy in args.policies.split(","):
-            time_policy(args, config, policy, batch, peaks, figures)
+            time_policy(args, config, policy, batch, peaks, probe, figures)
             # Each model's graphs and buffers go before the next one is
             # built (and the authors' code runs beside it): R=128 needs
             # the memory.

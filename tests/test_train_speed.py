@@ -1,0 +1,39 @@
+"""benchmarks/train_speed.py gives each phase the matmul peak probed
+around its timed calls; the floor at those peaks is the iteration's FLOPs
+at them, phase by phase."""
+
+import pytest
+import tensorflow as tf
+
+from tests.testing import benchmark_module
+
+train_speed = benchmark_module("train_speed")
+
+
+class _Model:
+    """What `time_phases` reads of a model: the step it waits for."""
+
+    step = tf.Variable(0)
+
+
+def test_a_phase_peak_is_the_median_of_the_probes_around_its_calls():
+    probes = iter([100.0, 200.0, 400.0, 800.0, 10.0, 30.0, 50.0, 70.0])
+    calls = []
+    phases = {name: (lambda name=name: calls.append(name))
+              for name in ("D", "G")}
+    seconds, peaks = train_speed.time_phases(phases, _Model(), 3,
+                                             lambda: next(probes))
+    # D: probes 100 | 200 | 400 | 800 around its three timed calls ->
+    # 150, 300, 600; G: 10 | 30 | 50 | 70 -> 20, 40, 60.
+    assert peaks == {"D": 300.0, "G": 40.0}
+    assert calls == ["D"] * 4 + ["G"] * 4  # a tracing call, then three
+    assert set(seconds) == {"D", "G"} and min(seconds.values()) >= 0
+    assert train_speed.time_phases(phases, _Model(), 1)[1] == {
+        "D": None, "G": None}
+
+
+def test_the_adjacent_floor_is_each_phase_at_its_own_peak():
+    gflop = {"D": 600.0, "G": 300.0, "R1": 1600.0}
+    peaks = {"D": 200.0, "G": 100.0, "R1": 160.0}
+    # 3 s + 3 s + 10 s / 16: the R1 step runs once in 16 iterations.
+    assert train_speed.adjacent_floor(gflop, peaks) == pytest.approx(6.625)
