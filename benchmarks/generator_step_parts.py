@@ -28,6 +28,7 @@ import digan_tf  # noqa: E402,F401  (before TensorFlow: oneDNN setting)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from bench_record import write_record  # noqa: E402
+from machine_peak import matmul_peak_rates  # noqa: E402
 from machine_peak import matmul_rate_probe  # noqa: E402
 from machine_peak import peak_figures  # noqa: E402
 from machine_peak import peak_text  # noqa: E402
@@ -108,8 +109,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output", default="generator_step_parts.json")
     args = parser.parse_args()
+    rates = matmul_peak_rates()
     probe = matmul_rate_probe()
-    rates = [probe() for _ in range(7)]
     print(f"float32 matmul peak: {peak_text(rates)} ({os.cpu_count()} cores)")
     figures = dict(peak_figures(rates), repeats=args.repeats, configs=[])
     for resolution in map(int, args.configs.split(",")):

@@ -106,11 +106,11 @@ def time_phases(phases, model, repeats, probe=None):
     """({phase: median seconds}, {phase: peak}) over `repeats` calls of
     each phase, after a call that traces it. With `probe`
     (machine_peak.matmul_rate_probe) the matmul peak is probed before the
-    first call and after each: a call's peak is the mean of the probes
-    around it, and a phase's the median of its calls' (None without a
-    probe). A shared VM's peak moves by a third within minutes, so the
-    floor at the peak of the same minutes says more than the floor at the
-    run's best."""
+    first call and after each: a call's peak is the better of the probes
+    around it (a neighbour only ever slows a probe down), and a phase's
+    the median of its calls' (None without a probe). A shared VM's peak
+    moves by a third within minutes, so the floor at the peak of the same
+    minutes says more than the floor at the run's best."""
     seconds, peaks = {}, {}
     for name, fn in phases.items():
         fn()  # trace / compile
@@ -123,7 +123,7 @@ def time_phases(phases, model, repeats, probe=None):
             times.append(time.perf_counter() - start)
             if probe:
                 after = probe()
-                rates.append((before + after) / 2)
+                rates.append(max(before, after))
                 before = after
         seconds[name] = statistics.median(times)
         peaks[name] = statistics.median(rates) if probe else None
@@ -156,7 +156,7 @@ def compare_with_authors(args, model, phases, config, peak, probe):
     """`args.rounds` pairs (ours, timing the graph-mode `phases`; theirs)
     at `config`; their ratio per pair and in the median, and each one's
     distance to its floor at the run's peak and at the peak probed around
-    it (`time_phases`; theirs: the mean of the probes before and after
+    it (`time_phases`; theirs: the better of the probes before and after
     their process)."""
     gflop = phase_gflop(phases)
     rounds = []
@@ -165,7 +165,7 @@ def compare_with_authors(args, model, phases, config, peak, probe):
         ours = iteration(seconds)
         before = probe()
         theirs = authors_iteration(args, config)
-        theirs_peak = (before + probe()) / 2
+        theirs_peak = max(before, probe())
         theirs_seconds = theirs["seconds_per_iteration"]
         theirs_floor = theirs["gflop_per_iteration"] / peak
         rounds.append(dict(
@@ -252,8 +252,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip_pipeline", action="store_true")
     args = parser.parse_args()
+    rates = matmul_peak_rates()
     probe = matmul_rate_probe()
-    rates = [probe() for _ in range(7)]
     peak = max(rates)
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
     print(f"float32 matmul peak: {peak_text(rates)} ({os.cpu_count()} "

@@ -17,15 +17,16 @@ class _Model:
 
 
 def test_a_phase_peak_is_the_median_of_the_probes_around_its_calls():
-    probes = iter([100.0, 200.0, 400.0, 800.0, 10.0, 30.0, 50.0, 70.0])
+    probes = iter([100.0, 300.0, 50.0, 200.0, 10.0, 30.0, 50.0, 70.0])
     calls = []
     phases = {name: (lambda name=name: calls.append(name))
               for name in ("D", "G")}
     seconds, peaks = train_speed.time_phases(phases, _Model(), 3,
                                              lambda: next(probes))
-    # D: probes 100 | 200 | 400 | 800 around its three timed calls ->
-    # 150, 300, 600; G: 10 | 30 | 50 | 70 -> 20, 40, 60.
-    assert peaks == {"D": 300.0, "G": 40.0}
+    # D: probes 100 | 300 | 50 | 200 around its three timed calls ->
+    # 300, 300, 200 (the better of the two around each); G: 10 | 30 | 50
+    # | 70 -> 30, 50, 70.
+    assert peaks == {"D": 300.0, "G": 50.0}
     assert calls == ["D"] * 4 + ["G"] * 4  # a tracing call, then three
     assert set(seconds) == {"D", "G"} and min(seconds.values()) >= 0
     assert train_speed.time_phases(phases, _Model(), 1)[1] == {
