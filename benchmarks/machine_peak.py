@@ -49,8 +49,8 @@ def matmul_rate_probe(size=4096, dtype="float32"):
     """A callable giving the matmul peak the machine gives now, in GFLOP/s:
     on a shared VM it moves within minutes (train_speed.py probes it
     around each timed call). It times the second of two matmuls: the first
-    after other work runs slow (181-192 against 214-220 GFLOP/s after a
-    convolution on AMD Zen 4, where the next ones ran at 214-220)."""
+    after other work runs slow (181-192 GFLOP/s after a convolution on
+    AMD Zen 4, the next ones 214-220)."""
     rate = _matmul_timer(size, dtype)
 
     def probe():

@@ -152,13 +152,13 @@ def authors_iteration(args, config):
     return json.loads(child.stdout.splitlines()[-1])
 
 
-def compare_with_authors(args, model, phases, config, peak, probe):
-    """`args.rounds` pairs (ours, timing the graph-mode `phases`; theirs)
-    at `config`; their ratio per pair and in the median, and each one's
+def compare_with_authors(args, model, phases, gflop, config, peak, probe):
+    """`args.rounds` pairs (ours, timing the graph-mode `phases`, whose
+    GFLOP are `gflop`; theirs) at `config`; their ratio per pair and in
+    the median, and each one's
     distance to its floor at the run's peak and at the peak probed around
     it (`time_phases`; theirs: the better of the probes before and after
     their process)."""
-    gflop = phase_gflop(phases)
     rounds = []
     for index in range(args.rounds):
         seconds, peaks = time_phases(phases, model, args.repeats, probe)
@@ -200,19 +200,23 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
     resolution, peak = config["resolution"], peaks["float32"]
     phase_probe = probe if policy == "float32" else None
     model = build(config, policy)
-    graph_phases = None
+    graph = None  # (phases, their GFLOP) in graph mode, for the authors'
     for mode in args.modes.split(","):
         phases = phase_functions(model, batch, mode == "xla")
-        if mode == "graph":
-            graph_phases = phases
         gflop = phase_gflop(phases)
+        if mode == "graph":
+            graph = phases, gflop
         seconds, phase_peaks = time_phases(phases, model, args.repeats,
                                            phase_probe)
         total = iteration(seconds)
         floor = iteration(gflop) / peak
         own_floor = iteration(gflop) / peaks[policy]
-        own = (f" ({total / adjacent_floor(gflop, phase_peaks):.2f}x at the "
-               f"peak probed around each call)" if phase_probe else
+        probed = (dict(phase_peaks_gflops=phase_peaks,
+                       over_adjacent_floor=(
+                           total / adjacent_floor(gflop, phase_peaks)))
+                  if phase_probe else {})
+        own = (f" ({probed['over_adjacent_floor']:.2f}x at the peak probed "
+               f"around each call)" if phase_probe else
                f", bfloat16 floor {own_floor:.2f} s = "
                f"{total / own_floor:.2f}x")
         print(f"R={resolution} fmaps={config['fmaps']} batch {BATCH}"
@@ -227,14 +231,13 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
             phase_gflop=gflop, gflop_per_iteration=iteration(gflop),
             float32_floor_seconds=floor, over_floor=total / floor,
             own_floor_seconds=own_floor, over_own_floor=total / own_floor,
-            **(dict(phase_peaks_gflops=phase_peaks,
-                    over_adjacent_floor=(total
-                                         / adjacent_floor(gflop, phase_peaks)))
-               if phase_probe else {})))
+            **probed))
     if args.authors_repo and policy == "float32":
+        if graph is None:
+            phases = phase_functions(model, batch, False)
+            graph = phases, phase_gflop(phases)
         figures["authors"].append(compare_with_authors(
-            args, model, graph_phases
-            or phase_functions(model, batch, False), config, peak, probe))
+            args, model, *graph, config, peak, probe))
 
 
 def main():
