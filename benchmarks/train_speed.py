@@ -13,7 +13,11 @@ matmuls and convolutions, multiply-add = 2). mixed_bfloat16 iterations are
 also given against their own floor, at the bfloat16 matmul peak. float32
 iterations are given against two floors: at the run's best matmul peak,
 and at the peak probed before and after each timed call (`time_phases`),
-since a shared VM's peak can move by a third between minutes.
+since a shared VM's peak can move by a third between minutes. The
+phases are timed apart, each on fixed draws; the float32 graph-mode
+iteration is also timed as training runs it (`--train_steps` steps of the
+model's own train function: G, D and every 16th step R1 in one graph,
+with the draws, the EMA update and the loss trackers).
 
 With a checkout of the authors' code (--authors_repo or DIGAN_AUTHORS_REPO)
 and a Python that has PyTorch for it (--authors_python or
@@ -58,6 +62,7 @@ CONFIGS = {32: dict(resolution=32, fmaps=0.125),
            64: dict(resolution=64, fmaps=0.5), 128: dict(resolution=128,
                                                           fmaps=1.0)}
 BATCH = 4
+R1_INTERVAL = 16  # the model's default, which `build` keeps
 
 
 def build(config, policy):
@@ -131,7 +136,31 @@ def time_phases(phases, model, repeats, probe=None):
 
 
 def iteration(values):
-    return values["D"] + values["G"] + values["R1"] / 16
+    return values["D"] + values["G"] + values["R1"] / R1_INTERVAL
+
+
+def time_train_function(model, batch, steps, probe=None):
+    """(seconds per step, peak) over `steps` consecutive steps of the
+    model's own train function, the one `fit` and bin/train call: G, D
+    and, every r1_interval-th step, R1 in one graph, with the step's
+    random draws, the EMA update and the loss trackers, where
+    `time_phases` runs each phase alone on fixed draws. The first two
+    calls trace its two variants (with and without R1) and are not timed;
+    `steps`, a multiple of r1_interval, hold the R1 step as often as
+    training does. The peak is the better of the probes before and after
+    (None without `probe`)."""
+    data = iter(tf.data.Dataset.from_tensors(batch).repeat())
+    train_function = model.make_train_function()
+    for _ in range(2):
+        train_function(data)
+    tf.identity(model.step).numpy()
+    before = probe() if probe else None
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_function(data)
+    tf.identity(model.step).numpy()  # wait for the last step
+    seconds = (time.perf_counter() - start) / steps
+    return seconds, max(before, probe()) if probe else None
 
 
 def adjacent_floor(gflop, peaks):
@@ -192,6 +221,26 @@ def compare_with_authors(args, model, phases, gflop, config, peak, probe):
                 rounds=rounds, median_speedup=speedup)
 
 
+def train_function_figures(args, model, batch, gflop, phases_total, floor,
+                           probe):
+    """The step as training runs it (`time_train_function`) against the
+    phases timed apart (`phases_total` seconds) and the floors."""
+    seconds, peak = time_train_function(model, batch, args.train_steps,
+                                        probe)
+    figures = dict(train_function_seconds=seconds,
+                   train_function_over_phases=seconds / phases_total,
+                   train_function_over_floor=seconds / floor,
+                   train_function_peak_gflops=peak,
+                   train_function_over_adjacent_floor=(
+                       seconds * peak / iteration(gflop)))
+    print(f"  the train function (what bin/train runs), {args.train_steps} "
+          f"steps: {seconds:6.2f} s/step, {figures['train_function_over_phases']:.3f}"
+          f"x the phases timed apart; {figures['train_function_over_floor']:.2f}x"
+          f" the floor ({figures['train_function_over_adjacent_floor']:.2f}x at"
+          f" {peak:.0f} GFLOP/s probed around it)", flush=True)
+    return figures
+
+
 def time_policy(args, config, policy, batch, peaks, probe, figures):
     """Times the iteration of `config` under `policy` in each mode, and
     the authors' code beside ours in float32; appends to `figures`.
@@ -225,6 +274,9 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
               f"{seconds['R1']:.2f}); {iteration(gflop):.0f} GFLOP, "
               f"float32 floor {floor:.2f} s = {total / floor:.2f}x{own}",
               flush=True)
+        if mode == "graph" and phase_probe and args.train_steps:
+            probed.update(train_function_figures(args, model, batch, gflop,
+                                                 total, floor, phase_probe))
         figures["iterations"].append(dict(
             resolution=resolution, fmaps=config["fmaps"], policy=policy,
             mode=mode, seconds_per_iteration=total, phase_seconds=seconds,
@@ -253,8 +305,16 @@ def main():
                         default=os.environ.get("DIGAN_AUTHORS_PYTHON",
                                                sys.executable))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--train_steps", type=int, default=16,
+                        help="float32 graph-mode steps of the model's own "
+                        "train function to time (a multiple of 16, the R1 "
+                        "interval; 0: none)")
     parser.add_argument("--skip_pipeline", action="store_true")
     args = parser.parse_args()
+    if args.train_steps < 0 or args.train_steps % R1_INTERVAL:
+        parser.error(f"--train_steps must be a non-negative multiple of "
+                     f"{R1_INTERVAL} (the R1 interval), got "
+                     f"{args.train_steps}")
     rates = matmul_peak_rates()
     probe = matmul_rate_probe()
     peak = max(rates)

@@ -38,3 +38,29 @@ def test_the_adjacent_floor_is_each_phase_at_its_own_peak():
     peaks = {"D": 200.0, "G": 100.0, "R1": 160.0}
     # 3 s + 3 s + 10 s / 16: the R1 step runs once in 16 iterations.
     assert train_speed.adjacent_floor(gflop, peaks) == pytest.approx(6.625)
+
+
+class _TrainFunctionModel(_Model):
+    """What `time_train_function` reads of a model: its train function,
+    here one that counts its calls and takes a batch from the iterator
+    each time, as Keras' does."""
+
+    def __init__(self):
+        self.batches = []
+
+    def make_train_function(self):
+        return lambda iterator: self.batches.append(next(iterator))
+
+
+def test_the_train_function_is_timed_after_tracing_both_variants():
+    model = _TrainFunctionModel()
+    probes = iter([150.0, 120.0])
+    batch = (tf.zeros((2, 4, 4, 3)), tf.ones((2, 4, 4, 3)), tf.zeros(2))
+    seconds, peak = train_speed.time_train_function(
+        model, batch, 32, lambda: next(probes))
+    # Two untimed calls (the variants with and without R1 are traced on
+    # their first), then the 32 timed steps, each on the batch.
+    assert len(model.batches) == 34
+    assert all(float(b[1][0, 0, 0, 0]) == 1.0 for b in model.batches)
+    assert peak == 150.0 and seconds >= 0  # the better probe
+    assert train_speed.time_train_function(model, batch, 16)[1] is None
