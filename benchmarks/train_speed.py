@@ -224,15 +224,15 @@ def compare_with_authors(args, model, phases, gflop, config, peak, probe):
 def train_function_figures(args, model, batch, gflop, phases_total, floor,
                            probe):
     """The step as training runs it (`time_train_function`) against the
-    phases timed apart (`phases_total` seconds) and the floors."""
+    phases timed apart (`phases_total` seconds), the floor (`floor`
+    seconds) and the iteration's `gflop` at the peak probed around it."""
     seconds, peak = time_train_function(model, batch, args.train_steps,
                                         probe)
     figures = dict(train_function_seconds=seconds,
                    train_function_over_phases=seconds / phases_total,
                    train_function_over_floor=seconds / floor,
                    train_function_peak_gflops=peak,
-                   train_function_over_adjacent_floor=(
-                       seconds * peak / iteration(gflop)))
+                   train_function_over_adjacent_floor=seconds * peak / gflop)
     print(f"  the train function (what bin/train runs), {args.train_steps} "
           f"steps: {seconds:6.2f} s/step, {figures['train_function_over_phases']:.3f}"
           f"x the phases timed apart; {figures['train_function_over_floor']:.2f}x"
@@ -250,6 +250,7 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
     phase_probe = probe if policy == "float32" else None
     model = build(config, policy)
     graph = None  # (phases, their GFLOP) in graph mode, for the authors'
+    graph_entry = None  # its figures, to which the train function's add
     for mode in args.modes.split(","):
         phases = phase_functions(model, batch, mode == "xla")
         gflop = phase_gflop(phases)
@@ -274,9 +275,6 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
               f"{seconds['R1']:.2f}); {iteration(gflop):.0f} GFLOP, "
               f"float32 floor {floor:.2f} s = {total / floor:.2f}x{own}",
               flush=True)
-        if mode == "graph" and phase_probe and args.train_steps:
-            probed.update(train_function_figures(args, model, batch, gflop,
-                                                 total, floor, phase_probe))
         figures["iterations"].append(dict(
             resolution=resolution, fmaps=config["fmaps"], policy=policy,
             mode=mode, seconds_per_iteration=total, phase_seconds=seconds,
@@ -284,12 +282,22 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
             float32_floor_seconds=floor, over_floor=total / floor,
             own_floor_seconds=own_floor, over_own_floor=total / own_floor,
             **probed))
+        if mode == "graph":
+            graph_entry = figures["iterations"][-1]
     if args.authors_repo and policy == "float32":
         if graph is None:
             phases = phase_functions(model, batch, False)
             graph = phases, phase_gflop(phases)
         figures["authors"].append(compare_with_authors(
             args, model, *graph, config, peak, probe))
+    # The train function last: its graph holds more memory than a phase's,
+    # and at R=128 that left too little for the authors' process beside
+    # it (OOM-killed on a 24 GiB machine).
+    if graph_entry is not None and phase_probe and args.train_steps:
+        graph_entry.update(train_function_figures(
+            args, model, batch, graph_entry["gflop_per_iteration"],
+            graph_entry["seconds_per_iteration"],
+            graph_entry["float32_floor_seconds"], phase_probe))
 
 
 def main():
@@ -336,12 +344,12 @@ def main():
         batch = example_batch(resolution)
         for policy in args.policies.split(","):
             time_policy(args, config, policy, batch, peaks, probe, figures)
+            write_record(args.output, figures)  # what is done so far
             # Each model's graphs and buffers go before the next one is
             # built (and the authors' code runs beside it): R=128 needs
             # the memory.
             keras.backend.clear_session()
             gc.collect()
-        write_record(args.output, figures)  # what is done so far
     keras.mixed_precision.set_dtype_policy("float32")
     if not args.skip_pipeline:
         figures["input_pipeline_pairs_per_second"] = pipeline_rate()
