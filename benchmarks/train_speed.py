@@ -315,8 +315,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train_steps", type=int, default=16,
                         help="float32 graph-mode steps of the model's own "
-                        "train function to time (a multiple of 16, the R1 "
-                        "interval; 0: none)")
+                        f"train function to time (a multiple of {R1_INTERVAL}"
+                        ", the R1 interval; 0: none)")
     parser.add_argument("--skip_pipeline", action="store_true")
     args = parser.parse_args()
     if args.train_steps < 0 or args.train_steps % R1_INTERVAL:
