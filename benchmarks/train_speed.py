@@ -139,6 +139,15 @@ def iteration(values):
     return values["D"] + values["G"] + values["R1"] / R1_INTERVAL
 
 
+def peak_around(work, probe=None):
+    """(work(), the better of the matmul peaks `probe`d just before and
+    after it; None without `probe`): a neighbour only ever slows a probe
+    down."""
+    before = probe() if probe else None
+    result = work()
+    return result, max(before, probe()) if probe else None
+
+
 def time_train_function(model, batch, steps, probe=None):
     """(seconds per step, peak) over `steps` consecutive steps of the
     model's own train function, the one `fit` and bin/train call: G, D
@@ -154,13 +163,15 @@ def time_train_function(model, batch, steps, probe=None):
     for _ in range(2):
         train_function(data)
     tf.identity(model.step).numpy()
-    before = probe() if probe else None
-    start = time.perf_counter()
-    for _ in range(steps):
-        train_function(data)
-    tf.identity(model.step).numpy()  # wait for the last step
-    seconds = (time.perf_counter() - start) / steps
-    return seconds, max(before, probe()) if probe else None
+
+    def timed_steps():
+        start = time.perf_counter()
+        for _ in range(steps):
+            train_function(data)
+        tf.identity(model.step).numpy()  # wait for the last step
+        return (time.perf_counter() - start) / steps
+
+    return peak_around(timed_steps, probe)
 
 
 def adjacent_floor(gflop, peaks):
@@ -192,9 +203,8 @@ def compare_with_authors(args, model, phases, gflop, config, peak, probe):
     for index in range(args.rounds):
         seconds, peaks = time_phases(phases, model, args.repeats, probe)
         ours = iteration(seconds)
-        before = probe()
-        theirs = authors_iteration(args, config)
-        theirs_peak = max(before, probe())
+        theirs, theirs_peak = peak_around(
+            lambda: authors_iteration(args, config), probe)
         theirs_seconds = theirs["seconds_per_iteration"]
         theirs_floor = theirs["gflop_per_iteration"] / peak
         rounds.append(dict(
@@ -221,18 +231,21 @@ def compare_with_authors(args, model, phases, gflop, config, peak, probe):
                 rounds=rounds, median_speedup=speedup)
 
 
-def train_function_figures(args, model, batch, gflop, phases_total, floor,
-                           probe):
+def train_function_figures(args, model, batch, phases_figures, probe):
     """The step as training runs it (`time_train_function`) against the
-    phases timed apart (`phases_total` seconds), the floor (`floor`
-    seconds) and the iteration's `gflop` at the peak probed around it."""
+    graph-mode phases timed apart, their floor and the iteration's GFLOP
+    at the peak probed around it (`phases_figures`: their record entry)."""
     seconds, peak = time_train_function(model, batch, args.train_steps,
                                         probe)
-    figures = dict(train_function_seconds=seconds,
-                   train_function_over_phases=seconds / phases_total,
-                   train_function_over_floor=seconds / floor,
-                   train_function_peak_gflops=peak,
-                   train_function_over_adjacent_floor=seconds * peak / gflop)
+    figures = dict(
+        train_function_seconds=seconds,
+        train_function_over_phases=(
+            seconds / phases_figures["seconds_per_iteration"]),
+        train_function_over_floor=(
+            seconds / phases_figures["float32_floor_seconds"]),
+        train_function_peak_gflops=peak,
+        train_function_over_adjacent_floor=(
+            seconds * peak / phases_figures["gflop_per_iteration"]))
     print(f"  the train function (what bin/train runs), {args.train_steps} "
           f"steps: {seconds:6.2f} s/step, {figures['train_function_over_phases']:.3f}"
           f"x the phases timed apart; {figures['train_function_over_floor']:.2f}x"
@@ -294,10 +307,8 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
     # and at R=128 that left too little for the authors' process beside
     # it (OOM-killed on a 24 GiB machine).
     if graph_entry is not None and phase_probe and args.train_steps:
-        graph_entry.update(train_function_figures(
-            args, model, batch, graph_entry["gflop_per_iteration"],
-            graph_entry["seconds_per_iteration"],
-            graph_entry["float32_floor_seconds"], phase_probe))
+        graph_entry.update(train_function_figures(args, model, batch,
+                                                  graph_entry, phase_probe))
 
 
 def main():
