@@ -10,6 +10,14 @@ lost), and the process's peak memory. Prints them and writes --output
 
 The R1 step is profiled whole (training runs it every 16th step). The
 trace is left in --trace_dir for TensorBoard's profile plugin.
+
+Ops run one at a time by default (--inter_op_threads=1): with TensorFlow's
+default of one executor thread per core, two ops run at once and share
+the intra-op thread pool, and an op's time then includes waiting for the
+other's work. A Slice showed 1.6 s at R=128 on the Intel Xeon with AMX
+that way, 0.04 s alone (docs/benchmarks/README.md). The wall time of
+--inter_op_threads=0 (TensorFlow's default) is training's; the printed
+overlap says how long two or more ops ran at once.
 """
 
 import argparse
@@ -40,17 +48,16 @@ from train_speed import build  # noqa: E402
 from digan_tf.training.iteration_inputs import RealPairs  # noqa: E402
 
 
-def op_times(trace_dir):
-    """{op event name (`scope/name:Type`): seconds} summed over the
-    TensorFlow op events of the executor threads (`tf_Compute/*` lines) of
-    the newest trace under `trace_dir`. Ops on parallel threads overlap, so
-    the sum can exceed the wall time; shares are of the sum."""
+def op_events(trace_dir):
+    """[(op event name `scope/name:Type`, start, end)], in seconds, of the
+    TensorFlow op events on the executor threads (`tf_Compute/*` lines) of
+    the newest trace under `trace_dir`."""
     path = max(glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"),
                          recursive=True), key=os.path.getmtime)
     space = xplane_pb2.XSpace()
     with open(path, "rb") as f:
         space.ParseFromString(f.read())
-    totals = collections.Counter()
+    events = []
     for plane in space.planes:
         if not plane.name.startswith("/host:CPU"):
             continue
@@ -60,8 +67,33 @@ def op_times(trace_dir):
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
                 if ":" in name and "::" not in name:
-                    totals[name] += event.duration_ps / 1e12
+                    start = (line.timestamp_ns * 1000 + event.offset_ps) / 1e12
+                    events.append(
+                        (name, start, start + event.duration_ps / 1e12))
+    return events
+
+
+def op_times(events):
+    """{op event name: seconds} summed over `op_events`. Ops on parallel
+    threads overlap, so the sum can exceed the wall time; shares are of
+    the sum."""
+    totals = collections.Counter()
+    for name, start, end in events:
+        totals[name] += end - start
     return totals
+
+
+def overlap_seconds(events):
+    """How long two or more of `op_events` ran at once."""
+    edges = sorted([(start, 1) for _, start, _ in events]
+                   + [(end, -1) for _, _, end in events])
+    overlap, running, last = 0.0, 0, None
+    for time_point, change in edges:
+        if running >= 2:
+            overlap += time_point - last
+        running += change
+        last = time_point
+    return overlap
 
 
 def by_type(times):
@@ -114,8 +146,16 @@ def main():
     parser.add_argument("--fmaps", type=float, default=1.0)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--trace_dir", default=None)
+    parser.add_argument("--inter_op_threads", type=int, default=1,
+                        help="ops run at once (0: TensorFlow's default, one "
+                        "per core, as training runs)")
     parser.add_argument("--output", default="train_profile.json")
     args = parser.parse_args()
+    if args.inter_op_threads < 0:
+        parser.error("--inter_op_threads must be 0 (TensorFlow's default) "
+                     f"or more; got {args.inter_op_threads}")
+    tf.config.threading.set_inter_op_parallelism_threads(
+        args.inter_op_threads)
     config = dict(resolution=args.resolution, fmaps=args.fmaps)
     model = build(config, "float32")
     rng = np.random.default_rng(0)
@@ -138,7 +178,9 @@ def main():
     iteration()
     seconds = time.perf_counter() - start
     tf.profiler.experimental.stop()
-    times = op_times(trace_dir)
+    events = op_events(trace_dir)
+    times = op_times(events)
+    overlap = overlap_seconds(events)
     totals = by_type(times)
     whole = sum(totals.values())
     layers = layer_figures(times, iteration.get_concrete_function().graph)
@@ -146,7 +188,9 @@ def main():
     print(f"R={args.resolution} fmaps={args.fmaps} batch {BATCH}: "
           f"{seconds:.1f} s wall, {whole:.1f} s of op time summed over "
           "threads, in one iteration (D + G + R1); "
-          f"peak memory {peak_mb:.0f} MB (process)")
+          f"peak memory {peak_mb:.0f} MB (process); two or more ops at "
+          f"once for {overlap:.1f} s (--inter_op_threads="
+          f"{args.inter_op_threads})")
     top = totals.most_common(args.top)
     for name, op_seconds in top:
         print(f"  {name:32s} {op_seconds:7.2f} s  "
@@ -158,7 +202,8 @@ def main():
               f"{layer['counted_seconds']:7.2f} s {layer['gflop']:7.1f} GFLOP "
               f"{layer['gflop_per_second']:6.1f} GFLOP/s")
     write_record(args.output, dict(
-        config, batch=BATCH, wall_seconds=seconds, op_seconds=whole,
+        config, batch=BATCH, inter_op_threads=args.inter_op_threads,
+        wall_seconds=seconds, op_seconds=whole, overlap_seconds=overlap,
         peak_memory_mb=peak_mb,
         top_ops=[dict(op=n, seconds=t, share=t / whole) for n, t in top],
         layers=[dict(layer=n, **f) for n, f in layers.items()],
