@@ -66,49 +66,79 @@ def _matmul_gradient_pays(inputs, kernel, stride):
     return macs >= MATMUL_GRADIENT_MIN_MACS
 
 
-def _phase_images(inputs, stride):
-    """{(p, q): inputs[:, p::stride, q::stride, :]}, from one reshape and
-    transpose of the input (padded to a multiple of the stride). The
-    strided windows of a strided layer's kernel gradient are then
-    unit-stride windows of these: TensorFlow's StridedSlice with a stride
-    copies at about half the rate, which made the matmuls slower than
-    oneDNN's kernel gradient (`benchmarks/conv_gradient_speed.py`)."""
+def channels_first_taps_are_fast():
+    """Whether `filter_gradient` should multiply channels-first operands:
+    on AVX2 CPUs without AVX-512 (measured on AMD Zen 3), oneDNN's matmul
+    of two [C, positions] operands, A B^T, runs the long sums over positions
+    1.3-1.6x as fast as the channels-last A^T B at 512 channels and as fast
+    at 256, worth the two transposes it costs
+    (`benchmarks/conv_gradient_speed.py`). AVX-512 and AMX CPUs keep the
+    channels-last layout they were measured with."""
+    flags = cpu_info.cpu_info()[1]
+    return "avx2" in flags and "avx512f" not in flags
+
+
+def _phase_images(inputs, stride, channels_first):
+    """{(p, q): inputs[:, p::stride, q::stride, :]}, laid out [B, H, W, C]
+    or, `channels_first`, [C, B, H, W], from one reshape and transpose of
+    the input (padded to a multiple of the stride). The strided windows of
+    a strided layer's kernel gradient are then unit-stride windows of
+    these: TensorFlow's StridedSlice with a stride copies at about half the
+    rate, which made the matmuls slower than oneDNN's kernel gradient
+    (`benchmarks/conv_gradient_speed.py`)."""
     if stride == 1:
-        return {(0, 0): inputs}
+        return {(0, 0): tf.transpose(inputs, (3, 0, 1, 2)) if channels_first
+                else inputs}
     shape = tf.shape(inputs)
     padded = tf.pad(inputs, [[0, 0], [0, -shape[1] % stride],
                              [0, -shape[2] % stride], [0, 0]])
     shape = tf.shape(padded)
     phases = tf.transpose(tf.reshape(padded, (
         shape[0], shape[1] // stride, stride, shape[2] // stride, stride,
-        inputs.shape[-1])), (2, 4, 0, 1, 3, 5))
+        inputs.shape[-1])), (2, 4, 5, 0, 1, 3) if channels_first
+        else (2, 4, 0, 1, 3, 5))
     return {(p, q): phases[p, q] for p in range(stride)
             for q in range(stride)}
 
 
-def filter_gradient(inputs, output_gradient, kernel_size, stride):
+def filter_gradient(inputs, output_gradient, kernel_size, stride,
+                    channels_first=None):
     """The gradient [k, k, C_in, C_out] of a VALID convolution's kernel,
     from its `inputs` [B, H, W, C_in] and `output_gradient` [B, Ho, Wo,
     C_out]: for tap (i, j), the pixels (i + stride * y, j + stride * x)
     of the input times the output gradient at (y, x), summed over the
     batch and positions. Those pixels are the unit-stride window at
     (i // stride, j // stride) of the phase image (i % stride, j %
-    stride)."""
+    stride). `channels_first` (by default `channels_first_taps_are_fast`)
+    transposes the input and the output gradient to [C, B, H, W] once and
+    multiplies windows [C_in, positions] by the gradient [C_out,
+    positions] transposed; otherwise windows [positions, C_in] transposed
+    by the gradient [positions, C_out]. The values are the same."""
+    if channels_first is None:
+        channels_first = channels_first_taps_are_fast()
+    c_in, c_out = inputs.shape[-1], output_gradient.shape[-1]
     shape = tf.shape(output_gradient)
-    flat_gradient = tf.reshape(output_gradient,
-                               (-1, output_gradient.shape[-1]))
-    phases = _phase_images(inputs, stride)
-    taps = []
-    for i in range(kernel_size):
-        for j in range(kernel_size):
-            row, column = i // stride, j // stride
-            window = phases[i % stride, j % stride][
-                :, row:row + shape[1], column:column + shape[2], :]
-            taps.append(tf.matmul(tf.reshape(window, (-1, inputs.shape[-1])),
-                                  flat_gradient, transpose_a=True))
-    return tf.reshape(tf.stack(taps), (kernel_size, kernel_size,
-                                       inputs.shape[-1],
-                                       output_gradient.shape[-1]))
+    if channels_first:
+        gradient = tf.reshape(tf.transpose(output_gradient, (3, 0, 1, 2)),
+                              (c_out, -1))
+
+        def tap(phase, row, column):
+            window = phase[:, :, row:row + shape[1], column:column + shape[2]]
+            return tf.matmul(tf.reshape(window, (c_in, -1)), gradient,
+                             transpose_b=True)
+    else:
+        gradient = tf.reshape(output_gradient, (-1, c_out))
+
+        def tap(phase, row, column):
+            window = phase[:, row:row + shape[1], column:column + shape[2], :]
+            return tf.matmul(tf.reshape(window, (-1, c_in)), gradient,
+                             transpose_a=True)
+
+    phases = _phase_images(inputs, stride, channels_first)
+    taps = [tap(phases[i % stride, j % stride], i // stride, j // stride)
+            for i in range(kernel_size) for j in range(kernel_size)]
+    return tf.reshape(tf.stack(taps), (kernel_size, kernel_size, c_in,
+                                       c_out))
 
 
 def _input_gradient(input_shape, kernel, output_gradient, stride):
