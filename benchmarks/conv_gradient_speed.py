@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Speed of a convolution's forward pass, its input gradient and its kernel
 gradient, TensorFlow's (oneDNN's Conv2DBackpropFilter on CPUs) against
-`digan_tf.layers.conv2d.filter_gradient` (k*k matmuls), at the
-discriminators' largest layer shapes. Prints GFLOP/s and writes them to
---output (JSON); asserts nothing.
+`digan_tf.layers.conv2d.filter_gradient` (k*k matmuls, in each of its two
+layouts, channels-last and channels-first), at the discriminators' largest
+layer shapes. Prints GFLOP/s and writes them to --output (JSON); asserts
+nothing.
 
   python benchmarks/conv_gradient_speed.py [--repeats=3]
 """
@@ -30,9 +31,11 @@ from digan_tf.layers.conv2d import filter_gradient  # noqa: E402
 # (batch, input size, channels in, channels out, kernel, stride): the 3x3
 # layers of the image discriminator's top blocks at R=128 / fmaps 1 (batch
 # 4 pairs = 8 frames) and R=64 / fmaps 0.5, the first at stride 1, the
-# second (down-sampling, after the blur) at stride 2.
+# second (down-sampling, after the blur) at stride 2; then R=64's next
+# block, 512 channels (the shapes on which the layouts differ most).
 SHAPES = [(8, 130, 256, 256, 3, 1), (8, 66, 256, 256, 3, 1),
-          (8, 129, 256, 512, 3, 2), (8, 65, 256, 512, 3, 2)]
+          (8, 129, 256, 512, 3, 2), (8, 65, 256, 512, 3, 2),
+          (8, 34, 512, 512, 3, 1), (8, 33, 512, 512, 3, 2)]
 
 
 def best_seconds(function, repeats):
@@ -72,7 +75,10 @@ def main():
                     input=x, filter_sizes=tf.shape(w), out_backprop=dy,
                     strides=strides, padding="VALID")),
             "kernel gradient, k*k matmuls": lambda: filter_gradient(
-                x, dy, k, stride),
+                x, dy, k, stride, channels_first=False),
+            "kernel gradient, k*k matmuls, channels-first": (
+                lambda: filter_gradient(x, dy, k, stride,
+                                        channels_first=True)),
         }
         gflop = 2 * batch * out * out * c_in * c_out * k * k / 1e9
         layer = dict(batch=batch, input_size=size, channels_in=c_in,
@@ -83,7 +89,7 @@ def main():
                                    args.repeats)
             layer["gflops"][name] = gflop / seconds
             print(f"{batch}x{size}x{size}x{c_in} -> {c_out}, {k}x{k} stride "
-                  f"{stride}: {name:30s} {gflop / seconds:6.1f} GFLOP/s "
+                  f"{stride}: {name:45s} {gflop / seconds:6.1f} GFLOP/s "
                   f"({gflop / seconds / max(rates):.0%} of peak)",
                   flush=True)
         figures["layers"].append(layer)
