@@ -116,6 +116,13 @@ def _kernel_gradient_graph(shape, kernel_shape, stride=1):
     return tf.function(loss).get_concrete_function().graph
 
 
+def _kernel_gradient_matmuls(shape, kernel_shape):
+    """The MatMul ops of a graph that takes `conv2d_valid`'s kernel
+    gradient at stride 1."""
+    return [op for op in _kernel_gradient_graph(shape, kernel_shape)
+            .get_operations() if op.type == "MatMul"]
+
+
 def _kernel_gradient_ops(shape, kernel_shape, stride=1):
     """The op types of a graph that takes `conv2d_valid`'s kernel
     gradient."""
@@ -171,15 +178,12 @@ def test_avx2_cpus_multiply_channels_first_taps(monkeypatch, flags,
     monkeypatch.setattr(conv2d.cpu_info, "cpu_info",
                         lambda: ("CPU", frozenset(flags)))
     assert conv2d.channels_first_taps_are_fast() == channels_first
-    graph = _kernel_gradient_graph((1, 66, 66, 256), (3, 3, 256, 256))
-    matmuls = [op for op in graph.get_operations() if op.type == "MatMul"]
+    matmuls = _kernel_gradient_matmuls((1, 66, 66, 256), (3, 3, 256, 256))
     assert len(matmuls) == 9
     assert all(op.get_attr("transpose_b") == channels_first
                and op.get_attr("transpose_a") != channels_first
                for op in matmuls)
-    one_tap = [op for op in _kernel_gradient_graph(
-        (1, 66, 66, 256), (1, 1, 256, 256)).get_operations()
-        if op.type == "MatMul"]
+    one_tap = _kernel_gradient_matmuls((1, 66, 66, 256), (1, 1, 256, 256))
     assert len(one_tap) == 1 and one_tap[0].get_attr("transpose_a")
 
 
