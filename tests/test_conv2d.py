@@ -48,11 +48,26 @@ def tap_layout(request, monkeypatch):
     return request.param
 
 
-@pytest.mark.parametrize("kernel_size,stride", [(3, 1), (3, 2), (1, 1),
-                                                (1, 2)])
+@pytest.fixture(params=[False, True], ids=["direct", "winograd"])
+def winograd_convolutions(request, monkeypatch):
+    """Stride-1 3x3 layers convolve by Winograd's F(2x2, 3x3) or directly,
+    small or not, whichever this CPU would pick."""
+    monkeypatch.setattr(conv2d, "winograd_is_fast", lambda: request.param)
+    monkeypatch.setattr(conv2d, "WINOGRAD_MIN_MACS", 0)
+    return request.param
+
+
+@pytest.mark.parametrize(
+    "kernel_size,stride,winograd_convolutions",
+    [(3, 1, False), (3, 1, True), (3, 2, False), (1, 1, False),
+     (1, 2, False)], indirect=["winograd_convolutions"])
 @pytest.mark.parametrize("graph", [False, True])
 def test_matches_tensorflows_convolution_to_second_order(
-        kernel_size, stride, graph, matmul_gradients, tap_layout):
+        kernel_size, stride, graph, matmul_gradients, tap_layout,
+        winograd_convolutions):
+    """11x11 inputs: a 3x3 layer's 9x9 output is odd, which Winograd's 2x2
+    tiles (stride-1 3x3 layers only) compute one row and column larger and
+    cut."""
     rng = np.random.default_rng(kernel_size * 10 + stride)
     x = tf.constant(rng.normal(size=(3, 11, 11, 5)), tf.float32)
     kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 5, 4)),
@@ -103,10 +118,10 @@ def test_filter_gradient_is_the_sum_over_taps_written_out(size, stride,
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
 
 
-def _kernel_gradient_graph(shape, kernel_shape, stride=1):
+def _kernel_gradient_graph(shape, kernel_shape, stride=1, dtype=tf.float32):
     """The graph of `conv2d_valid`'s kernel gradient."""
-    x = tf.zeros(shape)
-    kernel = tf.zeros(kernel_shape)
+    x = tf.zeros(shape, dtype)
+    kernel = tf.zeros(kernel_shape, dtype)
 
     def loss():
         with tf.GradientTape() as tape:
@@ -123,11 +138,11 @@ def _kernel_gradient_matmuls(shape, kernel_shape):
             .get_operations() if op.type == "MatMul"]
 
 
-def _kernel_gradient_ops(shape, kernel_shape, stride=1):
+def _kernel_gradient_ops(shape, kernel_shape, stride=1, dtype=tf.float32):
     """The op types of a graph that takes `conv2d_valid`'s kernel
-    gradient."""
-    graph = _kernel_gradient_graph(shape, kernel_shape, stride)
-    return {op.type for op in graph.get_operations()}
+    gradient (its forward and input gradient are in it too)."""
+    graph = _kernel_gradient_graph(shape, kernel_shape, stride, dtype)
+    return [op.type for op in graph.get_operations()]
 
 
 def test_small_layers_keep_tensorflows_kernel_gradient(matmuls_at_stride_1):
@@ -187,8 +202,35 @@ def test_avx2_cpus_multiply_channels_first_taps(monkeypatch, flags,
     assert len(one_tap) == 1 and one_tap[0].get_attr("transpose_a")
 
 
+@pytest.mark.parametrize("flags,winograd", [
+    ({"avx2", "fma"}, True),
+    ({"avx2", "fma", "avx512f"}, False),
+    (set(), False)])
+def test_avx2_cpus_convolve_large_stride_1_layers_by_winograd(
+        monkeypatch, matmuls_at_stride_1, flags, winograd):
+    """On AVX2 CPUs without AVX-512 (AMD Zen 3: 1.4-1.7x as fast as oneDNN
+    at 16x16 outputs of 512 channels and up) a float32 stride-1 3x3 layer
+    of at least WINOGRAD_MIN_MACS multiply-adds per sample convolves by
+    Winograd, forward and input gradient: one batched matmul each. Not
+    below that (slower at 8x8 outputs), not strided, 1x1 or bfloat16
+    layers, and not on CPUs it was not measured on."""
+    monkeypatch.setattr(conv2d.cpu_info, "cpu_info",
+                        lambda: ("CPU", frozenset(flags)))
+    assert conv2d.winograd_is_fast() == winograd
+    large = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
+    assert large.count("BatchMatMulV2") == (2 if winograd else 0)
+    assert ("Conv2D" in large) != winograd
+    for shape, kernel_shape, stride, dtype in [
+            ((1, 10, 10, 512), (3, 3, 512, 512), 1, tf.float32),
+            ((1, 129, 129, 256), (3, 3, 256, 512), 2, tf.float32),
+            ((1, 66, 66, 256), (1, 1, 256, 256), 1, tf.float32),
+            ((1, 66, 66, 256), (3, 3, 256, 256), 1, tf.bfloat16)]:
+        ops = _kernel_gradient_ops(shape, kernel_shape, stride, dtype)
+        assert "BatchMatMulV2" not in ops and "Conv2D" in ops, shape
+
+
 def test_custom_gradient_ops_are_named_in_their_layers_scope(
-        matmul_gradients):
+        matmul_gradients, winograd_convolutions):
     """As TensorFlow names registered gradients ('gradient_tape/<scope>/'),
     so that benchmarks/train_profile.py attributes the kernel-gradient
     matmuls, the R1 second derivatives and the activation and clamp
@@ -203,8 +245,8 @@ def test_custom_gradient_ops_are_named_in_their_layers_scope(
         layer, tf.zeros((1, 6, 6, 2)), tf.zeros((3, 3, 2, 2)),
         tf.ones((1, 4, 4, 2))).graph
     gradient_ops = [op.name for op in graph.get_operations() if op.type in (
-        "MatMul", "Conv2D", "Conv2DBackpropInput", "LeakyReluGrad",
-        "SelectV2", "StridedSlice")]
+        "MatMul", "BatchMatMulV2", "Conv2D", "Conv2DBackpropInput",
+        "LeakyReluGrad", "SelectV2", "StridedSlice")]
     assert any(name.startswith("gradient_tape/gradient_tape/disc/layer/")
                for name in gradient_ops)
     assert all(name.startswith(("disc/layer/", "gradient_tape/disc/layer/",

@@ -27,6 +27,7 @@ import functools
 
 import tensorflow as tf
 
+from digan_tf.layers import winograd
 from digan_tf.layers.primitives import named_custom_gradient
 from digan_tf.utils import cpu_info
 
@@ -35,6 +36,13 @@ from digan_tf.utils import cpu_info
 # than they save: the CPU demo (32x32, 64 channels, 38 M per sample) trained
 # at 12.5 img/s with them and 14.9 without, and traced 30 s longer.
 MATMUL_GRADIENT_MIN_MACS = 100_000_000
+
+# Multiply-adds per sample from which a stride-1 3x3 layer's convolutions
+# run as Winograd's F(2x2, 3x3) where `winograd_is_fast` (at least
+# MATMUL_GRADIENT_MIN_MACS: it lives in that path's custom gradient). On AMD
+# Zen 3 it took 1.4-1.7x less time than oneDNN's at 16x16 outputs of 512
+# channels (604 M) and up, and 3-15% more at 8x8 (151 M).
+WINOGRAD_MIN_MACS = 300_000_000
 
 
 @functools.cache
@@ -69,6 +77,12 @@ def _matmul_gradient_pays(inputs, kernel, stride):
     return macs >= MATMUL_GRADIENT_MIN_MACS
 
 
+def _avx2_without_avx512():
+    """The CPUs the AVX2 rules below were measured on (AMD Zen 3)."""
+    flags = cpu_info.cpu_info()[1]
+    return "avx2" in flags and "avx512f" not in flags
+
+
 def channels_first_taps_are_fast():
     """Whether `filter_gradient` should multiply channels-first operands:
     on AVX2 CPUs without AVX-512 (measured on AMD Zen 3), oneDNN's matmul
@@ -77,8 +91,29 @@ def channels_first_taps_are_fast():
     at 256, worth the two transposes it costs
     (`benchmarks/conv_gradient_speed.py`). AVX-512 and AMX CPUs keep the
     channels-last layout they were measured with."""
-    flags = cpu_info.cpu_info()[1]
-    return "avx2" in flags and "avx512f" not in flags
+    return _avx2_without_avx512()
+
+
+def winograd_is_fast():
+    """Whether large stride-1 3x3 layers should convolve by Winograd's
+    F(2x2, 3x3) (`layers/winograd.py`): on AVX2 CPUs without AVX-512
+    (measured on AMD Zen 3), where oneDNN's direct convolutions run
+    furthest from the matmul peak. AVX-512 and AMX CPUs keep oneDNN's, with
+    which they were measured."""
+    return _avx2_without_avx512()
+
+
+def _winograd_pays(inputs, kernel, stride):
+    """Whether this layer's forward convolution and input gradient (and
+    R1's convolutions of them) run as `winograd.conv2d_3x3`: float32
+    stride-1 3x3 layers of at least WINOGRAD_MIN_MACS multiply-adds per
+    sample, on CPUs where `winograd_is_fast`. Called only where
+    `_matmul_gradient_pays`, so on CPU-only machines."""
+    if (stride != 1 or kernel.shape[0] != 3 or inputs.dtype != tf.float32
+            or not winograd_is_fast()):
+        return False
+    outputs = (inputs.shape[1] - 2) * (inputs.shape[2] - 2)
+    return outputs * 9 * kernel.shape[2] * kernel.shape[3] >= WINOGRAD_MIN_MACS
 
 
 def _phase_images(inputs, stride, channels_first):
@@ -147,9 +182,19 @@ def filter_gradient(inputs, output_gradient, kernel_size, stride,
                                        c_out))
 
 
-def _input_gradient(input_shape, kernel, output_gradient, stride):
+def _convolution(inputs, kernel, stride, by_winograd):
+    """The VALID convolution, by `winograd.conv2d_3x3` or TensorFlow's."""
+    if by_winograd:
+        return winograd.conv2d_3x3(inputs, kernel)
+    return tf.nn.conv2d(inputs, kernel, stride, "VALID")
+
+
+def _input_gradient(input_shape, kernel, output_gradient, stride,
+                    by_winograd):
     """The convolution's input gradient (TensorFlow's kernel, as fast as
-    the forward), differentiable again with the kernel part as
+    the forward; `by_winograd`, the output gradient padded by 2 convolved
+    with the kernel flipped and its channel axes swapped, which is what
+    oneDNN computes), differentiable again with the kernel part as
     `filter_gradient`: R1 differentiates it w.r.t. the kernel, where
     TensorFlow's registered gradient is Conv2DBackpropFilter again."""
 
@@ -158,8 +203,13 @@ def _input_gradient(input_shape, kernel, output_gradient, stride):
         def gradient(upstream):
             return (filter_gradient(upstream, output_gradient,
                                     kernel.shape[0], stride),
-                    tf.nn.conv2d(upstream, kernel, stride, "VALID"))
+                    _convolution(upstream, kernel, stride, by_winograd))
 
+        if by_winograd:
+            return winograd.conv2d_3x3(
+                tf.pad(output_gradient, [[0, 0], [2, 2], [2, 2], [0, 0]]),
+                tf.transpose(tf.reverse(kernel, [0, 1]), (0, 1, 3, 2))
+            ), gradient
         return tf.raw_ops.Conv2DBackpropInput(
             input_sizes=input_shape, filter=kernel,
             out_backprop=output_gradient, strides=[1, stride, stride, 1],
@@ -172,19 +222,21 @@ def conv2d_valid(inputs, kernel, stride=1):
     """`tf.nn.conv2d(inputs, kernel, stride, "VALID")` for a square
     `kernel` [k, k, C_in, C_out]. On CPU-only machines, for layers of at
     least MATMUL_GRADIENT_MIN_MACS multiply-adds per sample, its kernel
-    gradient, first and second order, is `filter_gradient` (the same
-    values, up to float rounding)."""
+    gradient, first and second order, is `filter_gradient`, and where
+    `_winograd_pays` its convolutions are Winograd's (the same values, up
+    to float rounding)."""
     if not _matmul_gradient_pays(inputs, kernel, stride):
         return tf.nn.conv2d(inputs, kernel, stride, "VALID")
+    by_winograd = _winograd_pays(inputs, kernel, stride)
 
     @named_custom_gradient
     def convolution(inputs, kernel):
         def gradient(output_gradient):
             return (_input_gradient(tf.shape(inputs), kernel,
-                                    output_gradient, stride),
+                                    output_gradient, stride, by_winograd),
                     filter_gradient(inputs, output_gradient, kernel.shape[0],
                                     stride))
 
-        return tf.nn.conv2d(inputs, kernel, stride, "VALID"), gradient
+        return _convolution(inputs, kernel, stride, by_winograd), gradient
 
     return convolution(inputs, kernel)
