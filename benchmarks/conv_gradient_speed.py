@@ -2,9 +2,11 @@
 """Speed of a convolution's forward pass, its input gradient and its kernel
 gradient, TensorFlow's (oneDNN's Conv2DBackpropFilter on CPUs) against
 `digan_tf.layers.conv2d.filter_gradient` (k*k matmuls, in each of its two
-layouts, channels-last and channels-first), at the discriminators' largest
-layer shapes. Prints GFLOP/s and writes them to --output (JSON); asserts
-nothing.
+layouts, channels-last and channels-first), and at stride 1 the forward
+and input gradient by Winograd's F(2x2, 3x3) (`digan_tf.layers.winograd`;
+its GFLOP/s count the direct convolution's multiply-adds), at the
+discriminators' largest layer shapes. Prints GFLOP/s and writes them to
+--output (JSON); asserts nothing.
 
   python benchmarks/conv_gradient_speed.py [--repeats=3]
 """
@@ -26,16 +28,19 @@ from machine_peak import matmul_peak_rates  # noqa: E402
 from machine_peak import peak_figures  # noqa: E402
 from machine_peak import peak_text  # noqa: E402
 
+from digan_tf.layers import winograd  # noqa: E402
 from digan_tf.layers.conv2d import filter_gradient  # noqa: E402
 
 # (batch, input size, channels in, channels out, kernel, stride): the 3x3
 # layers of the image discriminator's top blocks at R=128 / fmaps 1 (batch
 # 4 pairs = 8 frames) and R=64 / fmaps 0.5, the first at stride 1, the
 # second (down-sampling, after the blur) at stride 2; then R=64's next
-# block, 512 channels (the shapes on which the layouts differ most).
+# block, 512 channels (the shapes on which the layouts differ most), and
+# the blocks after it, around `conv2d.WINOGRAD_MIN_MACS`.
 SHAPES = [(8, 130, 256, 256, 3, 1), (8, 66, 256, 256, 3, 1),
           (8, 129, 256, 512, 3, 2), (8, 65, 256, 512, 3, 2),
-          (8, 34, 512, 512, 3, 1), (8, 33, 512, 512, 3, 2)]
+          (8, 34, 512, 512, 3, 1), (8, 33, 512, 512, 3, 2),
+          (8, 18, 512, 512, 3, 1), (8, 10, 512, 512, 3, 1)]
 
 
 def best_seconds(function, repeats):
@@ -80,6 +85,11 @@ def main():
                 lambda: filter_gradient(x, dy, k, stride,
                                         channels_first=True)),
         }
+        if k == 3 and stride == 1:
+            candidates["forward, Winograd"] = lambda: winograd.conv2d_3x3(
+                x, w)
+            candidates["input gradient, Winograd"] = (
+                lambda: winograd.input_gradient_3x3(w, dy))
         gflop = 2 * batch * out * out * c_in * c_out * k * k / 1e9
         layer = dict(batch=batch, input_size=size, channels_in=c_in,
                      channels_out=c_out, kernel=k, stride=stride,

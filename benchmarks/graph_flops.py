@@ -16,10 +16,23 @@ them: the forward's multiply-adds, one per element of the output gradient
 and kernel tap and input channel. TensorFlow's own statistic for them
 counts from the input's size, which for a padded input overstates the
 count (by 6% for a 3x3 layer at 64x64).
+
+Where a layer convolves by Winograd's F(2x2, 3x3) (`digan_tf.layers.winograd`,
+on AVX2 CPUs) its batched matmul of 16 products per 2x2 tile stands in for
+the direct convolution's 36 multiply-adds: by default it counts as the
+direct convolution, so that the floor stays the model's (and the authors'
+code's) multiply-adds however they are computed; `winograd_as_direct=False`
+counts what runs.
 """
 
 import numpy as np
 from tensorflow.python.framework import ops as framework_ops
+
+from digan_tf.layers import winograd
+
+# Direct multiply-adds per Winograd product: 36 per 2x2 tile of a 3x3
+# kernel against 16.
+WINOGRAD_SAVING = 36 / 16
 
 COUNTED_OPS = ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3",
                "Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter",
@@ -45,7 +58,7 @@ CONV_GRADIENT_KERNEL = {"Conv2DBackpropInput": lambda op: op.inputs[1],
                         "Conv2DBackpropFilter": lambda op: op.outputs[0]}
 
 
-def op_flops(graph, op):
+def op_flops(graph, op, winograd_as_direct=True):
     """FLOPs of one counted op (multiply-add = 2)."""
     if op.type.startswith("BatchMatMul"):
         # TensorFlow's statistic reads a `transpose_a` attribute, which a
@@ -53,8 +66,12 @@ def op_flops(graph, op):
         # `x^T @ y`, the per-video weight gradient of every generator
         # layer, with the wrong inner size (channels, not positions).
         inner = op.inputs[0].shape[-2 if op.get_attr("adj_x") else -1]
-        return 2 * inner * np.prod(op.outputs[0].shape.as_list(),
-                                   dtype=np.int64)
+        flops = 2 * inner * np.prod(op.outputs[0].shape.as_list(),
+                                    dtype=np.int64)
+        if winograd_as_direct and f"/{winograd.PRODUCTS_SCOPE}/" in (
+                "/" + op.name):
+            return flops * WINOGRAD_SAVING
+        return flops
     if op.type in CONV_GRADIENT_KERNEL:
         kernel = CONV_GRADIENT_KERNEL[op.type](op).shape
         output_gradient = op.inputs[2].shape
@@ -64,11 +81,13 @@ def op_flops(graph, op):
                                                 "flops").value
 
 
-def executed_gflop(function, *args):
-    """GFLOP of the matmuls and convolutions `function(*args)` runs."""
+def executed_gflop(function, *args, winograd_as_direct=True):
+    """GFLOP of the matmuls and convolutions `function(*args)` runs (its
+    Winograd products as the direct convolutions they compute, unless not
+    `winograd_as_direct`)."""
     graph = function.get_concrete_function(*args).graph
-    return sum(op_flops(graph, op) for op in live_ops(graph)
-               if op.type in COUNTED_OPS) / 1e9
+    return sum(op_flops(graph, op, winograd_as_direct)
+               for op in live_ops(graph) if op.type in COUNTED_OPS) / 1e9
 
 
 def main():

@@ -9,7 +9,9 @@ repeats) and writes them to --output (JSON); asserts nothing.
 
 Modes: "graph" (tf.function), "xla" (jit_compile), each in float32 and
 mixed_bfloat16. FLOPs are those the traced graphs execute (graph_flops.py:
-matmuls and convolutions, multiply-add = 2). mixed_bfloat16 iterations are
+matmuls and convolutions, multiply-add = 2), Winograd's products (AVX2
+CPUs) counted as the direct convolutions they compute; what runs is
+recorded too (`gflop_run_per_iteration`). mixed_bfloat16 iterations are
 also given against their own floor, at the bfloat16 matmul peak. float32
 iterations are given against two floors: at the run's best matmul peak,
 and at the peak probed before and after each timed call (`time_phases`),
@@ -102,9 +104,20 @@ def example_batch(resolution):
     return tuple(tf.constant(x, tf.float32) for x in batch)
 
 
-def phase_gflop(phases):
-    """{phase: GFLOP its graph executes} of `phase_functions`' phases."""
-    return {name: executed_gflop(fn) for name, fn in phases.items()}
+def phase_gflop(phases, winograd_as_direct=True):
+    """{phase: GFLOP its graph executes} of `phase_functions`' phases, its
+    Winograd products counted as the direct convolutions they compute
+    (the floor: the model's work, as the authors' code does it) unless not
+    `winograd_as_direct` (`graph_flops.executed_gflop`)."""
+    return {name: executed_gflop(fn, winograd_as_direct=winograd_as_direct)
+            for name, fn in phases.items()}
+
+
+def winograd_text(gflop, run_gflop):
+    """What the FLOP count says of the Winograd layers, where any ran."""
+    if run_gflop >= gflop:
+        return ""
+    return f" ({run_gflop:.0f} run: Winograd's products)"
 
 
 def time_phases(phases, model, repeats, probe=None):
@@ -267,6 +280,7 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
     for mode in args.modes.split(","):
         phases = phase_functions(model, batch, mode == "xla")
         gflop = phase_gflop(phases)
+        run_gflop = iteration(phase_gflop(phases, winograd_as_direct=False))
         if mode == "graph":
             graph = phases, gflop
         seconds, phase_peaks = time_phases(phases, model, args.repeats,
@@ -285,13 +299,15 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
         print(f"R={resolution} fmaps={config['fmaps']} batch {BATCH}"
               f" {policy:14s} {mode:5s}: {total:6.2f} s/iteration "
               f"(D {seconds['D']:.2f}, G {seconds['G']:.2f}, R1 "
-              f"{seconds['R1']:.2f}); {iteration(gflop):.0f} GFLOP, "
+              f"{seconds['R1']:.2f}); {iteration(gflop):.0f} GFLOP"
+              f"{winograd_text(iteration(gflop), run_gflop)}, "
               f"float32 floor {floor:.2f} s = {total / floor:.2f}x{own}",
               flush=True)
         figures["iterations"].append(dict(
             resolution=resolution, fmaps=config["fmaps"], policy=policy,
             mode=mode, seconds_per_iteration=total, phase_seconds=seconds,
             phase_gflop=gflop, gflop_per_iteration=iteration(gflop),
+            gflop_run_per_iteration=run_gflop,
             float32_floor_seconds=floor, over_floor=total / floor,
             own_floor_seconds=own_floor, over_own_floor=total / own_floor,
             **probed))

@@ -41,3 +41,17 @@ def test_batched_matmul_with_adjoint_counts_its_inner_size():
                     tf.function(lambda: tf.matmul(
                         tf.transpose(a, (0, 2, 1)), b))):
         assert abs(graph_flops.executed_gflop(adjoint) - expected) < 1e-15
+
+
+def test_winograd_products_count_as_the_direct_convolution():
+    """Winograd's F(2x2, 3x3) does 16 multiply-adds per tile where the
+    direct convolution does 36; the floor counts the direct ones by default
+    (the model's work, however computed), what runs on request."""
+    from digan_tf.layers import winograd
+
+    x, kernel = tf.zeros((2, 10, 10, 3)), tf.zeros((3, 3, 3, 4))
+    direct = 2 * 2 * 8 * 8 * 9 * 3 * 4 / 1e9
+    convolution = tf.function(lambda: winograd.conv2d_3x3(x, kernel))
+    assert abs(graph_flops.executed_gflop(convolution) - direct) < 1e-15
+    assert abs(graph_flops.executed_gflop(
+        convolution, winograd_as_direct=False) - direct * 16 / 36) < 1e-15

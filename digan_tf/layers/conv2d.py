@@ -192,9 +192,7 @@ def _convolution(inputs, kernel, stride, by_winograd):
 def _input_gradient(input_shape, kernel, output_gradient, stride,
                     by_winograd):
     """The convolution's input gradient (TensorFlow's kernel, as fast as
-    the forward; `by_winograd`, the output gradient padded by 2 convolved
-    with the kernel flipped and its channel axes swapped, which is what
-    oneDNN computes), differentiable again with the kernel part as
+    the forward, or Winograd's), differentiable again with the kernel part as
     `filter_gradient`: R1 differentiates it w.r.t. the kernel, where
     TensorFlow's registered gradient is Conv2DBackpropFilter again."""
 
@@ -206,10 +204,8 @@ def _input_gradient(input_shape, kernel, output_gradient, stride,
                     _convolution(upstream, kernel, stride, by_winograd))
 
         if by_winograd:
-            return winograd.conv2d_3x3(
-                tf.pad(output_gradient, [[0, 0], [2, 2], [2, 2], [0, 0]]),
-                tf.transpose(tf.reverse(kernel, [0, 1]), (0, 1, 3, 2))
-            ), gradient
+            return winograd.input_gradient_3x3(kernel, output_gradient), \
+                gradient
         return tf.raw_ops.Conv2DBackpropInput(
             input_sizes=input_shape, filter=kernel,
             out_backprop=output_gradient, strides=[1, stride, stride, 1],

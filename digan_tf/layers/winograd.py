@@ -18,6 +18,11 @@ nine terms before the products)."""
 
 import tensorflow as tf
 
+# The name scope of the batched matmul of the 16 products: FLOP counts
+# (`benchmarks/graph_flops.py`) find it by it, to count the direct
+# convolution it stands in for.
+PRODUCTS_SCOPE = "winograd_products"
+
 # G, the kernel transform: [4, 3].
 _KERNEL_TRANSFORM = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5),
                      (0.0, 0.0, 1.0))
@@ -76,9 +81,20 @@ def conv2d_3x3(inputs, kernel):
     if height % 2 or width % 2:
         inputs = tf.pad(inputs, [[0, 0], [0, height % 2], [0, width % 2],
                                  [0, 0]])
-    products = tf.matmul(_input_tiles(inputs), _kernel_tiles(kernel))
+    with tf.name_scope(PRODUCTS_SCOPE):
+        products = tf.matmul(_input_tiles(inputs), _kernel_tiles(kernel))
     outputs = _output_tiles(tf.reshape(products, (
         4, 4, -1, (height + 1) // 2, (width + 1) // 2, kernel.shape[3])))
     if height % 2 or width % 2:
         outputs = outputs[:, :height, :width]
     return outputs
+
+
+def input_gradient_3x3(kernel, output_gradient):
+    """The input gradient of `conv2d_3x3` (stride 1, VALID) given its
+    `output_gradient`: the output gradient, padded by 2, convolved with the
+    kernel flipped and its channel axes swapped (what oneDNN's
+    Conv2DBackpropInput computes), here by Winograd too."""
+    return conv2d_3x3(
+        tf.pad(output_gradient, [[0, 0], [2, 2], [2, 2], [0, 0]]),
+        tf.transpose(tf.reverse(kernel, [0, 1]), (0, 1, 3, 2)))
