@@ -17,22 +17,18 @@ and kernel tap and input channel. TensorFlow's own statistic for them
 counts from the input's size, which for a padded input overstates the
 count (by 6% for a 3x3 layer at 64x64).
 
-Where a layer convolves by Winograd's F(2x2, 3x3) (`digan_tf.layers.winograd`,
-on AVX2 CPUs) its batched matmul of 16 products per 2x2 tile stands in for
-the direct convolution's 36 multiply-adds: by default it counts as the
-direct convolution, so that the floor stays the model's (and the authors'
-code's) multiply-adds however they are computed; `winograd_as_direct=False`
-counts what runs.
+Where layers convolve by Winograd's F(2x2, 3x3) (`digan_tf.layers.winograd`,
+on AVX2 CPUs) a graph runs fewer multiply-adds than the model's (16 per
+2x2 output tile and channel pair where the direct convolution does 36):
+`executed_gflop` counts what runs, `model_gflop` the model's work, which
+the floors are, counted on the graph traced with direct convolutions.
 """
 
 import numpy as np
+import tensorflow as tf
 from tensorflow.python.framework import ops as framework_ops
 
-from digan_tf.layers import winograd
-
-# Direct multiply-adds per Winograd product: 36 per 2x2 tile of a 3x3
-# kernel against 16.
-WINOGRAD_SAVING = 36 / 16
+from digan_tf.layers import conv2d
 
 COUNTED_OPS = ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3",
                "Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter",
@@ -58,7 +54,7 @@ CONV_GRADIENT_KERNEL = {"Conv2DBackpropInput": lambda op: op.inputs[1],
                         "Conv2DBackpropFilter": lambda op: op.outputs[0]}
 
 
-def op_flops(graph, op, winograd_as_direct=True):
+def op_flops(graph, op):
     """FLOPs of one counted op (multiply-add = 2)."""
     if op.type.startswith("BatchMatMul"):
         # TensorFlow's statistic reads a `transpose_a` attribute, which a
@@ -66,12 +62,8 @@ def op_flops(graph, op, winograd_as_direct=True):
         # `x^T @ y`, the per-video weight gradient of every generator
         # layer, with the wrong inner size (channels, not positions).
         inner = op.inputs[0].shape[-2 if op.get_attr("adj_x") else -1]
-        flops = 2 * inner * np.prod(op.outputs[0].shape.as_list(),
-                                    dtype=np.int64)
-        if winograd_as_direct and f"/{winograd.PRODUCTS_SCOPE}/" in (
-                "/" + op.name):
-            return flops * WINOGRAD_SAVING
-        return flops
+        return 2 * inner * np.prod(op.outputs[0].shape.as_list(),
+                                   dtype=np.int64)
     if op.type in CONV_GRADIENT_KERNEL:
         kernel = CONV_GRADIENT_KERNEL[op.type](op).shape
         output_gradient = op.inputs[2].shape
@@ -81,13 +73,21 @@ def op_flops(graph, op, winograd_as_direct=True):
                                                 "flops").value
 
 
-def executed_gflop(function, *args, winograd_as_direct=True):
-    """GFLOP of the matmuls and convolutions `function(*args)` runs (its
-    Winograd products as the direct convolutions they compute, unless not
-    `winograd_as_direct`)."""
+def executed_gflop(function, *args):
+    """GFLOP of the matmuls and convolutions `function(*args)` runs."""
     graph = function.get_concrete_function(*args).graph
-    return sum(op_flops(graph, op, winograd_as_direct)
-               for op in live_ops(graph) if op.type in COUNTED_OPS) / 1e9
+    return sum(op_flops(graph, op) for op in live_ops(graph)
+               if op.type in COUNTED_OPS) / 1e9
+
+
+def model_gflop(function, *args):
+    """GFLOP of the model's matmuls and convolutions in the tf.function
+    `function(*args)`: what it runs with every convolution direct (traced
+    anew so, where this CPU would take Winograd's)."""
+    if not conv2d.winograd_is_fast():
+        return executed_gflop(function, *args)
+    with conv2d.direct_convolutions():
+        return executed_gflop(tf.function(function.python_function), *args)
 
 
 def main():

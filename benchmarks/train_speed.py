@@ -9,9 +9,10 @@ repeats) and writes them to --output (JSON); asserts nothing.
 
 Modes: "graph" (tf.function), "xla" (jit_compile), each in float32 and
 mixed_bfloat16. FLOPs are those the traced graphs execute (graph_flops.py:
-matmuls and convolutions, multiply-add = 2), Winograd's products (AVX2
-CPUs) counted as the direct convolutions they compute; what runs is
-recorded too (`gflop_run_per_iteration`). mixed_bfloat16 iterations are
+matmuls and convolutions, multiply-add = 2), with direct convolutions
+where layers take Winograd's (AVX2 CPUs): the model's work, as the
+authors' code does it; what runs is recorded too
+(`gflop_run_per_iteration`). mixed_bfloat16 iterations are
 also given against their own floor, at the bfloat16 matmul peak. float32
 iterations are given against two floors: at the run's best matmul peak,
 and at the peak probed before and after each timed call (`time_phases`),
@@ -50,6 +51,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from bench_record import write_record  # noqa: E402
 from graph_flops import executed_gflop  # noqa: E402
+from graph_flops import model_gflop  # noqa: E402
 from machine_peak import matmul_peak_rates  # noqa: E402
 from machine_peak import matmul_rate_probe  # noqa: E402
 from machine_peak import peak_figures  # noqa: E402
@@ -104,13 +106,12 @@ def example_batch(resolution):
     return tuple(tf.constant(x, tf.float32) for x in batch)
 
 
-def phase_gflop(phases, winograd_as_direct=True):
-    """{phase: GFLOP its graph executes} of `phase_functions`' phases, its
-    Winograd products counted as the direct convolutions they compute
-    (the floor: the model's work, as the authors' code does it) unless not
-    `winograd_as_direct` (`graph_flops.executed_gflop`)."""
-    return {name: executed_gflop(fn, winograd_as_direct=winograd_as_direct)
-            for name, fn in phases.items()}
+def phase_gflop(phases, run=False):
+    """{phase: GFLOP} of `phase_functions`' phases: the model's (the
+    floor: its graph with direct convolutions, `graph_flops.model_gflop`),
+    or with `run` what its graph runs (fewer where layers take Winograd)."""
+    count = executed_gflop if run else model_gflop
+    return {name: count(fn) for name, fn in phases.items()}
 
 
 def winograd_text(gflop, run_gflop):
@@ -280,7 +281,7 @@ def time_policy(args, config, policy, batch, peaks, probe, figures):
     for mode in args.modes.split(","):
         phases = phase_functions(model, batch, mode == "xla")
         gflop = phase_gflop(phases)
-        run_gflop = iteration(phase_gflop(phases, winograd_as_direct=False))
+        run_gflop = iteration(phase_gflop(phases, run=True))
         if mode == "graph":
             graph = phases, gflop
         seconds, phase_peaks = time_phases(phases, model, args.repeats,

@@ -43,15 +43,33 @@ def test_batched_matmul_with_adjoint_counts_its_inner_size():
         assert abs(graph_flops.executed_gflop(adjoint) - expected) < 1e-15
 
 
-def test_winograd_products_count_as_the_direct_convolution():
-    """Winograd's F(2x2, 3x3) does 16 multiply-adds per tile where the
-    direct convolution does 36; the floor counts the direct ones by default
-    (the model's work, however computed), what runs on request."""
-    from digan_tf.layers import winograd
 
+def test_the_model_count_is_the_direct_convolutions_where_winograd_runs(
+        monkeypatch):
+    """Winograd's F(2x2, 3x3) runs 16 multiply-adds per output tile and
+    channel pair where the direct convolution runs 36: `executed_gflop`
+    counts those, `model_gflop` (the floors) the direct ones, forward and
+    gradients, on any CPU."""
+    from digan_tf.layers import conv2d
+
+    for rule, value in [("winograd_is_fast", lambda: True),
+                        ("onednn_stride_1_gradient_is_fast", lambda: False),
+                        ("WINOGRAD_MIN_MACS", 0),
+                        ("MATMUL_GRADIENT_MIN_MACS", 0)]:
+        monkeypatch.setattr(conv2d, rule, value)
     x, kernel = tf.zeros((2, 10, 10, 3)), tf.zeros((3, 3, 3, 4))
-    direct = 2 * 2 * 8 * 8 * 9 * 3 * 4 / 1e9
-    convolution = tf.function(lambda: winograd.conv2d_3x3(x, kernel))
-    assert abs(graph_flops.executed_gflop(convolution) - direct) < 1e-15
-    assert abs(graph_flops.executed_gflop(
-        convolution, winograd_as_direct=False) - direct * 16 / 36) < 1e-15
+
+    def step():
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            loss = tf.reduce_sum(tf.square(conv2d.conv2d_valid(x, kernel)))
+        return tape.gradient(loss, [x, kernel])
+
+    forward = 2 * 2 * 8 * 8 * 9 * 3 * 4 / 1e9
+    # The input gradient is the padded output gradient's convolution, a
+    # 10x10 output; the kernel gradient the taps.
+    winograd_run = (forward + forward * 100 / 64) * 16 / 36 + forward
+    assert abs(graph_flops.executed_gflop(tf.function(step))
+               - winograd_run) < 1e-15
+    assert abs(graph_flops.model_gflop(tf.function(step))
+               - 3 * forward) < 1e-15

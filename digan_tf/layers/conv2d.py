@@ -20,9 +20,12 @@ as the matmuls or faster (138 against 122 GFLOP/s at 66x66,
 took 4-6% less with it), so there only strided layers take the matmuls.
 On AVX2 CPUs without AVX-512 the matmuls multiply channels-first operands
 (`channels_first_taps_are_fast`): a D step at R=64 took 9% less on AMD
-Zen 3.
+Zen 3. There large stride-1 3x3 layers also convolve by Winograd
+(`winograd_is_fast`, `layers/winograd.py`), forward and input gradient:
+an R=64 iteration took 12% less.
 """
 
+import contextlib
 import functools
 
 import tensorflow as tf
@@ -40,8 +43,9 @@ MATMUL_GRADIENT_MIN_MACS = 100_000_000
 # Multiply-adds per sample from which a stride-1 3x3 layer's convolutions
 # run as Winograd's F(2x2, 3x3) where `winograd_is_fast` (at least
 # MATMUL_GRADIENT_MIN_MACS: it lives in that path's custom gradient). On AMD
-# Zen 3 it took 1.4-1.7x less time than oneDNN's at 16x16 outputs of 512
-# channels (604 M) and up, and 3-15% more at 8x8 (151 M).
+# Zen 3 its forward and input gradient ran 1.1x as fast as oneDNN's at
+# 16x16 outputs of 512 channels (604 M), 1.3-1.7x at larger layers, and
+# 0.7-0.8x at 8x8 (151 M).
 WINOGRAD_MIN_MACS = 300_000_000
 
 
@@ -103,6 +107,22 @@ def winograd_is_fast():
     return _avx2_without_avx512()
 
 
+_direct_only = False
+
+
+@contextlib.contextmanager
+def direct_convolutions():
+    """Layers traced inside convolve directly, never by Winograd: for
+    counting the model's multiply-adds, which the benchmarks' FLOP floors
+    are (`benchmarks/graph_flops.py`), where Winograd runs fewer."""
+    global _direct_only
+    _direct_only, before = True, _direct_only
+    try:
+        yield
+    finally:
+        _direct_only = before
+
+
 def _winograd_pays(inputs, kernel, stride):
     """Whether this layer's forward convolution and input gradient (and
     R1's convolutions of them) run as `winograd.conv2d_3x3`: float32
@@ -110,7 +130,7 @@ def _winograd_pays(inputs, kernel, stride):
     sample, on CPUs where `winograd_is_fast`. Called only where
     `_matmul_gradient_pays`, so on CPU-only machines."""
     if (stride != 1 or kernel.shape[0] != 3 or inputs.dtype != tf.float32
-            or not winograd_is_fast()):
+            or _direct_only or not winograd_is_fast()):
         return False
     outputs = (inputs.shape[1] - 2) * (inputs.shape[2] - 2)
     return outputs * 9 * kernel.shape[2] * kernel.shape[3] >= WINOGRAD_MIN_MACS

@@ -8,20 +8,16 @@ batched matmul, and the output transform (A^T m A) sums them back to the
 direct convolution does 36: 2.25x fewer, paid for by two passes over
 transformed copies four times the tile grid's size, which XLA compiles
 into one loop each. On an AMD Zen 3 (AVX2, 2 cores), where oneDNN's direct
-convolutions run at 75-88% of the matmul peak, it took 1.4-1.7x less time
-than oneDNN's at the discriminators' large layers
-(`benchmarks/winograd_speed.py`); on layers of 8x8 outputs it was slower.
+convolutions run at 75-88% of the matmul peak, forward and input gradient
+ran 1.3-1.7x as fast as oneDNN's at the discriminators' 32x32 to 128x128
+layers, 1.1x at 16x16, and slower at 8x8
+(`benchmarks/conv_gradient_speed.py`).
 
 The values are the direct convolution's up to float rounding, a few 1e-6
 of the output's scale in float32 (the transforms add and subtract up to
 nine terms before the products)."""
 
 import tensorflow as tf
-
-# The name scope of the batched matmul of the 16 products: FLOP counts
-# (`benchmarks/graph_flops.py`) find it by it, to count the direct
-# convolution it stands in for.
-PRODUCTS_SCOPE = "winograd_products"
 
 # G, the kernel transform: [4, 3].
 _KERNEL_TRANSFORM = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5),
@@ -81,8 +77,7 @@ def conv2d_3x3(inputs, kernel):
     if height % 2 or width % 2:
         inputs = tf.pad(inputs, [[0, 0], [0, height % 2], [0, width % 2],
                                  [0, 0]])
-    with tf.name_scope(PRODUCTS_SCOPE):
-        products = tf.matmul(_input_tiles(inputs), _kernel_tiles(kernel))
+    products = tf.matmul(_input_tiles(inputs), _kernel_tiles(kernel))
     outputs = _output_tiles(tf.reshape(products, (
         4, 4, -1, (height + 1) // 2, (width + 1) // 2, kernel.shape[3])))
     if height % 2 or width % 2:
