@@ -213,7 +213,8 @@ def test_avx2_cpus_convolve_large_stride_1_layers_by_winograd(
     of at least WINOGRAD_MIN_MACS multiply-adds per sample convolves by
     Winograd, forward and input gradient: one batched matmul each. Not
     below that (slower at 8x8 outputs), not strided, 1x1 or bfloat16
-    layers, and not on CPUs it was not measured on."""
+    layers, not inputs of unknown size, and not on CPUs it was not
+    measured on."""
     monkeypatch.setattr(conv2d.cpu_info, "cpu_info",
                         lambda: ("CPU", frozenset(flags)))
     assert conv2d.winograd_is_fast() == winograd
@@ -227,6 +228,12 @@ def test_avx2_cpus_convolve_large_stride_1_layers_by_winograd(
             ((1, 66, 66, 256), (3, 3, 256, 256), 1, tf.bfloat16)]:
         ops = _kernel_gradient_ops(shape, kernel_shape, stride, dtype)
         assert "BatchMatMulV2" not in ops and "Conv2D" in ops, shape
+    # Nor inputs whose height and width are known only when run.
+    unknown_size = tf.function(lambda x: conv2d.conv2d_valid(
+        x, tf.zeros((3, 3, 256, 256)))).get_concrete_function(
+            tf.TensorSpec((1, None, None, 256)))
+    assert "BatchMatMulV2" not in {
+        op.type for op in unknown_size.graph.get_operations()}
 
 
 def test_custom_gradient_ops_are_named_in_their_layers_scope(

@@ -127,10 +127,12 @@ def _winograd_pays(inputs, kernel, stride):
     """Whether this layer's forward convolution and input gradient (and
     R1's convolutions of them) run as `winograd.conv2d_3x3`: float32
     stride-1 3x3 layers of at least WINOGRAD_MIN_MACS multiply-adds per
-    sample, on CPUs where `winograd_is_fast`. Called only where
+    sample, on CPUs where `winograd_is_fast`, of static height and width
+    (its tiles are laid out at trace time). Called only where
     `_matmul_gradient_pays`, so on CPU-only machines."""
     if (stride != 1 or kernel.shape[0] != 3 or inputs.dtype != tf.float32
-            or _direct_only or not winograd_is_fast()):
+            or None in inputs.shape[1:3] or _direct_only
+            or not winograd_is_fast()):
         return False
     outputs = (inputs.shape[1] - 2) * (inputs.shape[2] - 2)
     return outputs * 9 * kernel.shape[2] * kernel.shape[3] >= WINOGRAD_MIN_MACS
