@@ -208,10 +208,11 @@ def test_avx2_cpus_multiply_channels_first_taps(monkeypatch, flags,
     (set(), False)])
 def test_avx2_cpus_convolve_large_stride_1_layers_by_winograd(
         monkeypatch, matmuls_at_stride_1, flags, winograd):
-    """On AVX2 CPUs without AVX-512 (AMD Zen 3: 1.4-1.7x as fast as oneDNN
-    at 16x16 outputs of 512 channels and up) a float32 stride-1 3x3 layer
-    of at least WINOGRAD_MIN_MACS multiply-adds per sample convolves by
-    Winograd, forward and input gradient: one batched matmul each. Not
+    """On AVX2 CPUs without AVX-512 (AMD Zen 3: 1.1x as fast as oneDNN at
+    16x16 outputs of 512 channels, 1.3-1.7x at larger layers) a float32
+    stride-1 3x3 layer of at least WINOGRAD_MIN_MACS multiply-adds per
+    sample convolves by Winograd, forward and input gradient: one batched
+    matmul each. Not
     below that (slower at 8x8 outputs), not strided, 1x1 or bfloat16
     layers, not inputs of unknown size, and not on CPUs it was not
     measured on."""

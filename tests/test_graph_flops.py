@@ -43,7 +43,6 @@ def test_batched_matmul_with_adjoint_counts_its_inner_size():
         assert abs(graph_flops.executed_gflop(adjoint) - expected) < 1e-15
 
 
-
 def test_the_model_count_is_the_direct_convolutions_where_winograd_runs(
         monkeypatch):
     """Winograd's F(2x2, 3x3) runs 16 multiply-adds per output tile and
