@@ -75,10 +75,17 @@ def _matmul_gradient_pays(inputs, kernel, stride):
     size = inputs.shape[1]
     if size is None:
         return True
-    outputs = (size - kernel.shape[0]) // stride + 1
-    macs = (outputs * outputs * kernel.shape[0] ** 2 * kernel.shape[2]
-            * kernel.shape[3])
-    return macs >= MATMUL_GRADIENT_MIN_MACS
+    return (_multiply_adds_per_sample(size, size, kernel, stride)
+            >= MATMUL_GRADIENT_MIN_MACS)
+
+
+def _multiply_adds_per_sample(height, width, kernel, stride):
+    """A VALID convolution's multiply-adds per sample over an input of
+    `height` x `width`, which the rules below compare with their
+    thresholds."""
+    size = kernel.shape[0]
+    return (((height - size) // stride + 1) * ((width - size) // stride + 1)
+            * size * size * kernel.shape[2] * kernel.shape[3])
 
 
 def _avx2_without_avx512():
@@ -134,8 +141,8 @@ def _winograd_pays(inputs, kernel, stride):
             or None in inputs.shape[1:3] or _direct_only
             or not winograd_is_fast()):
         return False
-    outputs = (inputs.shape[1] - 2) * (inputs.shape[2] - 2)
-    return outputs * 9 * kernel.shape[2] * kernel.shape[3] >= WINOGRAD_MIN_MACS
+    return (_multiply_adds_per_sample(*inputs.shape[1:3], kernel, stride)
+            >= WINOGRAD_MIN_MACS)
 
 
 def _phase_images(inputs, stride, channels_first):

@@ -54,13 +54,20 @@ def _kernel_tiles(kernel):
     return tf.reshape(tiles, (16, kernel.shape[2], kernel.shape[3]))
 
 
+def _transform_output_rows(rows):
+    """A^T applied along one axis to the four rows (or columns) of each
+    tile's products, A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]: [m0 + m1 + m2,
+    m1 - m2 - m3]."""
+    m0, m1, m2, m3 = rows
+    return [m0 + m1 + m2, m1 - m2 - m3]
+
+
 @tf.function(jit_compile=True)
 def _output_tiles(products):
     """[B, 2 th, 2 tw, C]: A^T m A of each tile's 4x4 `products` [4, 4, B,
-    th, tw, C], A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]."""
-    rows = [products[0] + products[1] + products[2],
-            products[1] - products[2] - products[3]]
-    tiles = [tf.stack([row[0] + row[1] + row[2], row[1] - row[2] - row[3]],
+    th, tw, C]."""
+    rows = _transform_output_rows([products[k] for k in range(4)])
+    tiles = [tf.stack(_transform_output_rows([row[k] for k in range(4)]),
                       axis=3) for row in rows]
     shape = tf.shape(products)
     return tf.reshape(tf.stack(tiles, axis=2), (
