@@ -202,22 +202,20 @@ def test_avx2_cpus_multiply_channels_first_taps(monkeypatch, flags,
     assert len(one_tap) == 1 and one_tap[0].get_attr("transpose_a")
 
 
-@pytest.mark.parametrize("flags,winograd", [
-    ({"avx2", "fma"}, True),
-    ({"avx2", "fma", "avx512f"}, False),
-    (set(), False)])
-def test_avx2_cpus_convolve_large_stride_1_layers_by_winograd(
-        monkeypatch, matmuls_at_stride_1, flags, winograd):
-    """On AVX2 CPUs without AVX-512 (AMD Zen 3: 1.1x as fast as oneDNN at
-    16x16 outputs of 512 channels, 1.3-1.7x at larger layers) a float32
-    stride-1 3x3 layer of at least WINOGRAD_MIN_MACS multiply-adds per
-    sample convolves by Winograd, forward and input gradient: one batched
-    matmul each. Not
-    below that (slower at 8x8 outputs), not strided, 1x1 or bfloat16
-    layers, not inputs of unknown size, and not on CPUs it was not
-    measured on."""
-    monkeypatch.setattr(conv2d.cpu_info, "cpu_info",
-                        lambda: ("CPU", frozenset(flags)))
+@pytest.mark.parametrize("vector_bits,winograd", [
+    (256, True), (512, False), (None, False)])
+def test_cpus_with_256_bit_vector_units_convolve_large_layers_by_winograd(
+        monkeypatch, matmuls_at_stride_1, vector_bits, winograd):
+    """On CPUs whose vector units are 256 bits wide (AMD Zen 3 and Zen 4:
+    1.1-1.3x as fast as oneDNN at 16x16 outputs of 512 channels, 1.2-1.7x
+    at larger layers) a float32 stride-1 3x3 layer of at least
+    WINOGRAD_MIN_MACS multiply-adds per sample convolves by Winograd,
+    forward and input gradient: one batched matmul each. Not below that
+    (slower at 8x8 outputs), not strided, 1x1 or bfloat16 layers, not
+    inputs of unknown size, and not on CPUs with 512-bit units or unknown
+    ones."""
+    monkeypatch.setattr(conv2d.cpu_info, "vector_unit_bits",
+                        lambda: vector_bits)
     assert conv2d.winograd_is_fast() == winograd
     large = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
     assert large.count("BatchMatMulV2") == (2 if winograd else 0)

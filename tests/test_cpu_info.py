@@ -1,5 +1,7 @@
 """The CPU description the benchmarks record with every figure."""
 
+import pytest
+
 from digan_tf.utils import cpu_info
 
 
@@ -25,3 +27,22 @@ def test_vector_flags_keep_every_vector_extension_and_nothing_else():
     assert cpu_info.vector_flags(flags) == [
         "amx_bf16", "amx_tile", "avx", "avx2", "avx512_fp16", "avx512f",
         "avx_vnni", "f16c", "fma"]
+
+
+@pytest.mark.parametrize("vendor,family,flags,bits", [
+    ("AuthenticAMD", 25, "avx2 fma", 256),  # Zen 3
+    ("AuthenticAMD", 25, "avx2 avx512f", 256),  # Zen 4: two 256-bit halves
+    ("AuthenticAMD", 26, "avx2 avx512f", 512),  # Zen 5
+    ("GenuineIntel", 6, "avx2 avx512f amx_tile", 512),  # a Xeon
+    ("GenuineIntel", 6, "avx2 avx_vnni", 256),
+    ("AuthenticAMD", 25, "sse4_2", None),
+    ("AuthenticAMD", 25, "", None)])
+def test_vector_unit_width_from_flags_vendor_and_family(
+        tmp_path, vendor, family, flags, bits):
+    """What decides Winograd's convolutions (`conv2d.winograd_is_fast`):
+    AVX-512 alone does not make a 512-bit unit; AMD's family 25 splits it."""
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\n"
+                    f"cpu family\t: {family}\nflags\t\t: {flags}\n\n"
+                    "processor\t: 1\nflags\t\t: avx2 avx512f\n")
+    assert cpu_info.vector_unit_bits(str(path)) == bits

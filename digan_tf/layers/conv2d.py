@@ -20,9 +20,9 @@ as the matmuls or faster (138 against 122 GFLOP/s at 66x66,
 took 4-6% less with it), so there only strided layers take the matmuls.
 On AVX2 CPUs without AVX-512 the matmuls multiply channels-first operands
 (`channels_first_taps_are_fast`): a D step at R=64 took 9% less on AMD
-Zen 3. There large stride-1 3x3 layers also convolve by Winograd
-(`winograd_is_fast`, `layers/winograd.py`), forward and input gradient:
-an R=64 iteration took 12% less.
+Zen 3. There, and on Zen 4, large stride-1 3x3 layers also convolve by
+Winograd (`winograd_is_fast`, `layers/winograd.py`), forward and input
+gradient: an R=64 iteration took 12% and 10% less.
 """
 
 import contextlib
@@ -42,10 +42,10 @@ MATMUL_GRADIENT_MIN_MACS = 100_000_000
 
 # Multiply-adds per sample from which a stride-1 3x3 layer's convolutions
 # run as Winograd's F(2x2, 3x3) where `winograd_is_fast` (at least
-# MATMUL_GRADIENT_MIN_MACS: it lives in that path's custom gradient). On AMD
-# Zen 3 its forward and input gradient ran 1.1x as fast as oneDNN's at
-# 16x16 outputs of 512 channels (604 M), 1.3-1.7x at larger layers, and
-# 0.7-0.8x at 8x8 (151 M).
+# MATMUL_GRADIENT_MIN_MACS: it lives in that path's custom gradient). Its
+# forward and input gradient ran 1.1x (AMD Zen 3) and 1.2-1.3x (Zen 4) as
+# fast as oneDNN's at 16x16 outputs of 512 channels (604 M), 1.2-1.7x at
+# larger layers, and 0.6-0.8x at 8x8 (151 M).
 WINOGRAD_MIN_MACS = 300_000_000
 
 
@@ -88,12 +88,6 @@ def _multiply_adds_per_sample(height, width, kernel, stride):
             * size * size * kernel.shape[2] * kernel.shape[3])
 
 
-def _avx2_without_avx512():
-    """The CPUs the AVX2 rules below were measured on (AMD Zen 3)."""
-    flags = cpu_info.cpu_info()[1]
-    return "avx2" in flags and "avx512f" not in flags
-
-
 def channels_first_taps_are_fast():
     """Whether `filter_gradient` should multiply channels-first operands:
     on AVX2 CPUs without AVX-512 (measured on AMD Zen 3), oneDNN's matmul
@@ -102,16 +96,21 @@ def channels_first_taps_are_fast():
     at 256, worth the two transposes it costs
     (`benchmarks/conv_gradient_speed.py`). AVX-512 and AMX CPUs keep the
     channels-last layout they were measured with."""
-    return _avx2_without_avx512()
+    flags = cpu_info.cpu_info()[1]
+    return "avx2" in flags and "avx512f" not in flags
 
 
 def winograd_is_fast():
     """Whether large stride-1 3x3 layers should convolve by Winograd's
-    F(2x2, 3x3) (`layers/winograd.py`): on AVX2 CPUs without AVX-512
-    (measured on AMD Zen 3), where oneDNN's direct convolutions run
-    furthest from the matmul peak. AVX-512 and AMX CPUs keep oneDNN's, with
-    which they were measured."""
-    return _avx2_without_avx512()
+    F(2x2, 3x3) (`layers/winograd.py`): on CPUs whose vector units are 256
+    bits wide (`cpu_info.vector_unit_bits`), where its 2.25x fewer
+    multiply-adds outweigh its transforms' memory traffic. Measured so on
+    AMD Zen 3 (AVX2) and Zen 4 (AVX-512 on 256-bit units): its forward and
+    input gradient ran 1.1-1.7x as fast as oneDNN's there at 16x16 outputs
+    and larger (`benchmarks/conv_gradient_speed.py`). CPUs with 512-bit
+    units (Intel Xeons, AMD Zen 5) run oneDNN's direct convolutions at
+    twice the rate per core against the same memory, and keep them."""
+    return cpu_info.vector_unit_bits() == 256
 
 
 _direct_only = False

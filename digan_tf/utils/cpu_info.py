@@ -8,6 +8,24 @@ import platform
 
 
 @functools.cache
+def _first_cpu_fields(path):
+    """{field: value} of the first CPU's block in `path` ({} where the file
+    cannot be read)."""
+    fields = {}
+    try:
+        with open(path) as cpuinfo:
+            for line in cpuinfo:
+                key, separator, value = line.partition(":")
+                if not separator:
+                    if fields:
+                        break  # the blank line after the first CPU
+                    continue
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return fields
+
+
 def cpu_info(path="/proc/cpuinfo"):
     """(model, frozenset of flags) of the first CPU in `path`. The model is
     its name with its family and model numbers ("AMD EPYC, family 26 model
@@ -15,25 +33,28 @@ def cpu_info(path="/proc/cpuinfo"):
     generations apart whose matmul peaks differ 2x (AMD's family 25 runs
     AVX-512 on 256-bit units, family 26 on 512-bit ones). Where the file
     cannot be read (not Linux): the platform's processor name, no flags."""
-    model, flags = platform.processor(), frozenset()
-    numbers = {}
-    try:
-        with open(path) as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name":
-                    model = value.strip()
-                elif key in ("cpu family", "model"):
-                    numbers[key] = value.strip()
-                elif key == "flags":
-                    flags = frozenset(value.split())
-                    break
-    except OSError:
-        pass
-    if len(numbers) == 2:
-        model += f", family {numbers['cpu family']} model {numbers['model']}"
-    return model, flags
+    fields = _first_cpu_fields(path)
+    model = fields.get("model name", platform.processor())
+    if "cpu family" in fields and "model" in fields:
+        model += f", family {fields['cpu family']} model {fields['model']}"
+    return model, frozenset(fields.get("flags", "").split())
+
+
+def vector_unit_bits(path="/proc/cpuinfo"):
+    """How wide the CPU's floating-point vector units are: 256 on AVX2 CPUs
+    without AVX-512 and on AMD's family 25 (Zen 4 runs each AVX-512
+    instruction on two 256-bit halves), 512 on other AVX-512 CPUs (Intel
+    Xeons, AMD's family 26), None without AVX2 or flags. With the memory
+    bandwidth, it decides whether an algorithm that trades multiply-adds
+    for memory traffic pays (`layers/conv2d.winograd_is_fast`)."""
+    fields = _first_cpu_fields(path)
+    flags = frozenset(fields.get("flags", "").split())
+    if "avx2" not in flags:
+        return None
+    if "avx512f" not in flags or (fields.get("vendor_id") == "AuthenticAMD"
+                                  and fields.get("cpu family") == "25"):
+        return 256
+    return 512
 
 
 VECTOR_FLAG_PREFIXES = ("avx", "amx", "fma", "f16c")
