@@ -10,8 +10,9 @@ transformed copies four times the tile grid's size, which XLA compiles
 into one loop each. On an AMD Zen 3 (AVX2, 2 cores), where oneDNN's direct
 convolutions run at 75-88% of the matmul peak, forward and input gradient
 ran 1.3-1.7x as fast as oneDNN's at the discriminators' 32x32 to 128x128
-layers, 1.1x at 16x16, and slower at 8x8
-(`benchmarks/conv_gradient_speed.py`).
+layers, 1.1x at 16x16, and slower at 8x8; on an AMD Zen 4 (AVX-512 on
+256-bit units), where they run at about the peak, 1.2-1.5x, 1.2-1.3x and
+slower (`benchmarks/conv_gradient_speed.py`).
 
 The values are the direct convolution's up to float rounding, a few 1e-6
 of the output's scale in float32 (the input transform adds up to 4 terms
