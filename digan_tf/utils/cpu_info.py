@@ -47,8 +47,7 @@ def vector_unit_bits(path="/proc/cpuinfo"):
     Xeons, AMD's family 26), None without AVX2 or flags. With the memory
     bandwidth, it decides whether an algorithm that trades multiply-adds
     for memory traffic pays (`layers/conv2d.winograd_is_fast`)."""
-    fields = _first_cpu_fields(path)
-    flags = frozenset(fields.get("flags", "").split())
+    fields, flags = _first_cpu_fields(path), cpu_info(path)[1]
     if "avx2" not in flags:
         return None
     if "avx512f" not in flags or (fields.get("vendor_id") == "AuthenticAMD"
