@@ -108,8 +108,10 @@ def winograd_is_fast():
     AMD Zen 3 (AVX2) and Zen 4 (AVX-512 on 256-bit units): its forward and
     input gradient ran 1.1-1.7x as fast as oneDNN's there at 16x16 outputs
     and larger (`benchmarks/conv_gradient_speed.py`). CPUs with 512-bit
-    units (Intel Xeons, AMD Zen 5) run oneDNN's direct convolutions at
-    twice the rate per core against the same memory, and keep them."""
+    units (Intel Xeons, AMD Zen 5) keep oneDNN's direct convolutions,
+    which run there at or above the matmul peak (on Zen 5 2.3x Zen 4's
+    rate), so the transforms' memory traffic weighs more; Winograd was
+    not timed there with this code (docs/design.md section 12)."""
     return cpu_info.vector_unit_bits() == 256
 
 
