@@ -37,7 +37,12 @@ def cpu_info(path="/proc/cpuinfo"):
     model = fields.get("model name", platform.processor())
     if "cpu family" in fields and "model" in fields:
         model += f", family {fields['cpu family']} model {fields['model']}"
-    return model, frozenset(fields.get("flags", "").split())
+    return model, _flags(fields)
+
+
+def _flags(fields):
+    """The instruction-set flags of `_first_cpu_fields`' CPU."""
+    return frozenset(fields.get("flags", "").split())
 
 
 def vector_unit_bits(path="/proc/cpuinfo"):
@@ -47,7 +52,8 @@ def vector_unit_bits(path="/proc/cpuinfo"):
     Xeons, AMD's family 26), None without AVX2 or flags. With the memory
     bandwidth, it decides whether an algorithm that trades multiply-adds
     for memory traffic pays (`layers/conv2d.winograd_is_fast`)."""
-    fields, flags = _first_cpu_fields(path), cpu_info(path)[1]
+    fields = _first_cpu_fields(path)
+    flags = _flags(fields)
     if "avx2" not in flags:
         return None
     if "avx512f" not in flags or (fields.get("vendor_id") == "AuthenticAMD"
