@@ -65,6 +65,14 @@ def _log(process):
     return process.log_path.read_text()
 
 
+def _logs(processes):
+    """The ends of the workers' logs as one string, for an assertion's
+    message: pytest cuts a list's repr to a few hundred characters, which
+    hid why both workers of a CI run exited 1 instead of saving."""
+    return "\n--- the next worker ---\n".join(
+        _log(process)[-3000:] for process in processes)
+
+
 def _wait(process, timeout):
     """Exit code; fails (not hangs) if the process runs past `timeout`."""
     try:
@@ -172,8 +180,8 @@ def test_lost_worker_stops_the_job_and_a_restart_resumes_until_sigterm(
                f"{4 * step}, D optimizer iterations {d_iterations}")
     for process in processes:
         assert resumed in _log(process), _log(process)[-3000:]
-    assert codes == [distribution.PREEMPTED_EXIT_CODE] * WORKERS, [
-        _log(p)[-2000:] for p in processes]
+    assert codes == [distribution.PREEMPTED_EXIT_CODE] * WORKERS, _logs(
+        processes)
     final = tf.train.latest_checkpoint(str(checkpoints))
     assert f"preempted (SIGTERM): saved {final}" in _log(chief)
     final_step = _checkpoint_step(final)
@@ -196,7 +204,7 @@ def test_lost_worker_stops_the_job_and_a_restart_resumes_until_sigterm(
     commands = [_train_command(run_dir), _train_command(tmp_path / "other")]
     with _workers(commands, tmp_path / "third") as processes:
         codes = [_wait(process, 180) for process in processes]
-    assert codes == [1, 1], [_log(p)[-2000:] for p in processes]
+    assert codes == [1, 1], _logs(processes)
     for process in processes:
         assert "train: the workers see different newest checkpoints" in (
             _log(process))
