@@ -34,11 +34,12 @@ from digan_tf.layers.conv2d import filter_gradient  # noqa: E402
 # (batch, input size, channels in, channels out, kernel, stride): the 3x3
 # layers of the image discriminator's top blocks at R=128 / fmaps 1 (batch
 # 4 pairs = 8 frames) and R=64 / fmaps 0.5, the first at stride 1, the
-# second (down-sampling, after the blur) at stride 2; then R=64's next
-# block, 512 channels (the shapes on which the layouts differ most), and
-# the blocks after it, around `conv2d.WINOGRAD_MIN_MACS`.
+# second (down-sampling, after the blur) at stride 2; then R=128's next
+# block and R=64's, 512 channels (the shapes on which the layouts differ
+# most), and the blocks after it, around `conv2d.WINOGRAD_MIN_MACS`.
 SHAPES = [(8, 130, 256, 256, 3, 1), (8, 66, 256, 256, 3, 1),
           (8, 129, 256, 512, 3, 2), (8, 65, 256, 512, 3, 2),
+          (8, 66, 512, 512, 3, 1),
           (8, 34, 512, 512, 3, 1), (8, 33, 512, 512, 3, 2),
           (8, 18, 512, 512, 3, 1), (8, 10, 512, 512, 3, 1)]
 

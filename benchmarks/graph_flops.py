@@ -84,7 +84,7 @@ def model_gflop(function, *args):
     """GFLOP of the model's matmuls and convolutions in the tf.function
     `function(*args)`: what it runs with every convolution direct (traced
     anew so, where this CPU would take Winograd's)."""
-    if not conv2d.winograd_is_fast():
+    if conv2d.winograd_min_macs() is None:
         return executed_gflop(function, *args)
     with conv2d.direct_convolutions():
         return executed_gflop(tf.function(function.python_function), *args)

@@ -52,8 +52,8 @@ def tap_layout(request, monkeypatch):
 def winograd_convolutions(request, monkeypatch):
     """Stride-1 3x3 layers convolve by Winograd's F(2x2, 3x3) or directly,
     small or not, whichever this CPU would pick."""
-    monkeypatch.setattr(conv2d, "winograd_is_fast", lambda: request.param)
-    monkeypatch.setattr(conv2d, "WINOGRAD_MIN_MACS", 0)
+    monkeypatch.setattr(conv2d, "winograd_min_macs",
+                        lambda: 0 if request.param else None)
     return request.param
 
 
@@ -202,24 +202,32 @@ def test_avx2_cpus_multiply_channels_first_taps(monkeypatch, flags,
     assert len(one_tap) == 1 and one_tap[0].get_attr("transpose_a")
 
 
-@pytest.mark.parametrize("vector_bits,winograd", [
-    (256, True), (512, False), (None, False)])
-def test_cpus_with_256_bit_vector_units_convolve_large_layers_by_winograd(
-        monkeypatch, matmuls_at_stride_1, vector_bits, winograd):
-    """On CPUs whose vector units are 256 bits wide (AMD Zen 3 and Zen 4:
-    1.1-1.3x as fast as oneDNN at 16x16 outputs of 512 channels, 1.2-1.7x
-    at larger layers) a float32 stride-1 3x3 layer of at least
-    WINOGRAD_MIN_MACS multiply-adds per sample convolves by Winograd,
-    forward and input gradient: one batched matmul each. Not below that
-    (slower at 8x8 outputs), not strided, 1x1 or bfloat16 layers, not
-    inputs of unknown size, and not on CPUs with 512-bit units or unknown
-    ones."""
+@pytest.mark.parametrize("vector_bits,vendor,winograd_layers", [
+    (256, "AuthenticAMD", [(66, 256), (18, 512)]),
+    (256, "GenuineIntel", [(66, 256), (18, 512)]),
+    (512, "AuthenticAMD", [(66, 256)]),
+    (512, "GenuineIntel", []),
+    (None, "AuthenticAMD", [])])
+def test_large_layers_convolve_by_winograd_by_the_cpus_vector_width(
+        monkeypatch, matmuls_at_stride_1, vector_bits, vendor,
+        winograd_layers):
+    """A float32 stride-1 3x3 layer convolves by Winograd, forward and
+    input gradient (one batched matmul each), from 300 M multiply-adds per
+    sample on CPUs whose vector units are 256 bits wide (AMD Zen 3 and Zen
+    4: 1.1-1.3x as fast as oneDNN at 16x16 outputs of 512 channels, 604 M)
+    and from 1 G on AMD's 512-bit ones (Zen 5: 0.6x at 604 M, 1.04-1.34x
+    at 2.4 G). Not on Intel's AVX-512 Xeons or unknown CPUs; never at 8x8
+    outputs (151 M), strided, 1x1 or bfloat16 layers, or inputs of
+    unknown size."""
     monkeypatch.setattr(conv2d.cpu_info, "vector_unit_bits",
                         lambda: vector_bits)
-    assert conv2d.winograd_is_fast() == winograd
-    large = _kernel_gradient_ops((1, 66, 66, 256), (3, 3, 256, 256))
-    assert large.count("BatchMatMulV2") == (2 if winograd else 0)
-    assert ("Conv2D" in large) != winograd
+    monkeypatch.setattr(conv2d.cpu_info, "vendor", lambda: vendor)
+    for size, channels in [(66, 256), (18, 512)]:
+        ops = _kernel_gradient_ops((1, size, size, channels),
+                                   (3, 3, channels, channels))
+        winograd = (size, channels) in winograd_layers
+        assert ops.count("BatchMatMulV2") == (2 if winograd else 0), size
+        assert ("Conv2D" in ops) != winograd, size
     for shape, kernel_shape, stride, dtype in [
             ((1, 10, 10, 512), (3, 3, 512, 512), 1, tf.float32),
             ((1, 129, 129, 256), (3, 3, 256, 512), 2, tf.float32),

@@ -39,10 +39,13 @@ def test_vector_flags_keep_every_vector_extension_and_nothing_else():
     ("AuthenticAMD", 25, "", None)])
 def test_vector_unit_width_from_flags_vendor_and_family(
         tmp_path, vendor, family, flags, bits):
-    """What decides Winograd's convolutions (`conv2d.winograd_is_fast`):
-    AVX-512 alone does not make a 512-bit unit; AMD's family 25 splits it."""
+    """What decides Winograd's convolutions (`conv2d.winograd_min_macs`),
+    with the vendor: AVX-512 alone does not make a 512-bit unit; AMD's
+    family 25 splits it."""
     path = tmp_path / "cpuinfo"
     path.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\n"
                     f"cpu family\t: {family}\nflags\t\t: {flags}\n\n"
                     "processor\t: 1\nflags\t\t: avx2 avx512f\n")
     assert cpu_info.vector_unit_bits(str(path)) == bits
+    assert cpu_info.vendor(str(path)) == vendor
+    assert cpu_info.vendor(str(tmp_path / "absent")) is None

@@ -20,9 +20,9 @@ as the matmuls or faster (138 against 122 GFLOP/s at 66x66,
 took 4-6% less with it), so there only strided layers take the matmuls.
 On AVX2 CPUs without AVX-512 the matmuls multiply channels-first operands
 (`channels_first_taps_are_fast`): a D step at R=64 took 9% less on AMD
-Zen 3. There, and on Zen 4, large stride-1 3x3 layers also convolve by
-Winograd (`winograd_is_fast`, `layers/winograd.py`), forward and input
-gradient: an R=64 iteration took 12% and 10% less.
+Zen 3. There, and on Zen 4 and Zen 5, large stride-1 3x3 layers also
+convolve by Winograd (`winograd_min_macs`, `layers/winograd.py`), forward
+and input gradient: an R=64 iteration took 12%, 10% and 7-9% less.
 """
 
 import contextlib
@@ -41,12 +41,14 @@ from digan_tf.utils import cpu_info
 MATMUL_GRADIENT_MIN_MACS = 100_000_000
 
 # Multiply-adds per sample from which a stride-1 3x3 layer's convolutions
-# run as Winograd's F(2x2, 3x3) where `winograd_is_fast` (at least
-# MATMUL_GRADIENT_MIN_MACS: it lives in that path's custom gradient). Its
-# forward and input gradient ran 1.1x (AMD Zen 3) and 1.2-1.3x (Zen 4) as
-# fast as oneDNN's at 16x16 outputs of 512 channels (604 M), 1.2-1.7x at
-# larger layers, and 0.6-0.8x at 8x8 (151 M).
-WINOGRAD_MIN_MACS = 300_000_000
+# run as Winograd's F(2x2, 3x3), by the width of the CPU's vector units in
+# bits (`winograd_min_macs`; at least MATMUL_GRADIENT_MIN_MACS: it lives in
+# that path's custom gradient). On 256-bit units its forward and input
+# gradient ran 1.1x (AMD Zen 3) and 1.2-1.3x (Zen 4) as fast as oneDNN's at
+# 16x16 outputs of 512 channels (604 M), 1.2-1.7x at larger layers, and
+# 0.6-0.8x at 8x8 (151 M). On Zen 5's 512-bit units 1.04-1.34x at 2.4 G
+# and up, but at 604 M the forward ran 0.6x (the input gradient 1.2x).
+WINOGRAD_MIN_MACS = {256: 300_000_000, 512: 1_000_000_000}
 
 
 @functools.cache
@@ -100,19 +102,20 @@ def channels_first_taps_are_fast():
     return "avx2" in flags and "avx512f" not in flags
 
 
-def winograd_is_fast():
-    """Whether large stride-1 3x3 layers should convolve by Winograd's
-    F(2x2, 3x3) (`layers/winograd.py`): on CPUs whose vector units are 256
-    bits wide (`cpu_info.vector_unit_bits`), where its 2.25x fewer
-    multiply-adds outweigh its transforms' memory traffic. Measured so on
-    AMD Zen 3 (AVX2) and Zen 4 (AVX-512 on 256-bit units): its forward and
-    input gradient ran 1.1-1.7x as fast as oneDNN's there at 16x16 outputs
-    and larger (`benchmarks/conv_gradient_speed.py`). CPUs with 512-bit
-    units (Intel Xeons, AMD Zen 5) keep oneDNN's direct convolutions,
-    which run there at or above the matmul peak (on Zen 5 2.3x Zen 4's
-    rate), so the transforms' memory traffic weighs more; Winograd was
-    not timed there with this code (docs/design.md section 12)."""
-    return cpu_info.vector_unit_bits() == 256
+def winograd_min_macs():
+    """Multiply-adds per sample from which large stride-1 3x3 layers
+    convolve by Winograd's F(2x2, 3x3) (`layers/winograd.py`) on this CPU;
+    None: never. Its 2.25x fewer multiply-adds outweigh its transforms'
+    memory traffic from a smaller layer where the vector units are
+    narrower (WINOGRAD_MIN_MACS by `cpu_info.vector_unit_bits`), measured
+    on AMD's Zen 3, Zen 4 and Zen 5 (`benchmarks/conv_gradient_speed.py`).
+    Intel's AVX-512 Xeons keep oneDNN's direct convolutions: there a first
+    Winograd gained on the 512-channel layers only and lost on 256-channel
+    ones of the same size (docs/design.md section 12)."""
+    bits = cpu_info.vector_unit_bits()
+    if bits == 512 and cpu_info.vendor() != "AuthenticAMD":
+        return None
+    return WINOGRAD_MIN_MACS.get(bits)
 
 
 _direct_only = False
@@ -134,16 +137,17 @@ def direct_convolutions():
 def _winograd_pays(inputs, kernel, stride):
     """Whether this layer's forward convolution and input gradient (and
     R1's convolutions of them) run as `winograd.conv2d_3x3`: float32
-    stride-1 3x3 layers of at least WINOGRAD_MIN_MACS multiply-adds per
-    sample, on CPUs where `winograd_is_fast`, of static height and width
-    (its tiles are laid out at trace time). Called only where
-    `_matmul_gradient_pays`, so on CPU-only machines."""
+    stride-1 3x3 layers of at least `winograd_min_macs` multiply-adds per
+    sample, of static height and width (its tiles are laid out at trace
+    time). Called only where `_matmul_gradient_pays`, so on CPU-only
+    machines."""
     if (stride != 1 or kernel.shape[0] != 3 or inputs.dtype != tf.float32
-            or None in inputs.shape[1:3] or _direct_only
-            or not winograd_is_fast()):
+            or None in inputs.shape[1:3] or _direct_only):
         return False
-    return (_multiply_adds_per_sample(*inputs.shape[1:3], kernel, stride)
-            >= WINOGRAD_MIN_MACS)
+    min_macs = winograd_min_macs()
+    return min_macs is not None and (
+        _multiply_adds_per_sample(*inputs.shape[1:3], kernel, stride)
+        >= min_macs)
 
 
 def _phase_images(inputs, stride, channels_first):

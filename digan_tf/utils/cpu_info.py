@@ -45,18 +45,25 @@ def _flags(fields):
     return frozenset(fields.get("flags", "").split())
 
 
+def vendor(path="/proc/cpuinfo"):
+    """The first CPU's vendor ("AuthenticAMD", "GenuineIntel"; None where
+    unknown): CPUs of one vector width differ by vendor in which of
+    TensorFlow's kernels are fast (`layers/conv2d.winograd_min_macs`)."""
+    return _first_cpu_fields(path).get("vendor_id")
+
+
 def vector_unit_bits(path="/proc/cpuinfo"):
     """How wide the CPU's floating-point vector units are: 256 on AVX2 CPUs
     without AVX-512 and on AMD's family 25 (Zen 4 runs each AVX-512
     instruction on two 256-bit halves), 512 on other AVX-512 CPUs (Intel
     Xeons, AMD's family 26), None without AVX2 or flags. With the memory
     bandwidth, it decides whether an algorithm that trades multiply-adds
-    for memory traffic pays (`layers/conv2d.winograd_is_fast`)."""
+    for memory traffic pays (`layers/conv2d.winograd_min_macs`)."""
     fields = _first_cpu_fields(path)
     flags = _flags(fields)
     if "avx2" not in flags:
         return None
-    if "avx512f" not in flags or (fields.get("vendor_id") == "AuthenticAMD"
+    if "avx512f" not in flags or (vendor(path) == "AuthenticAMD"
                                   and fields.get("cpu family") == "25"):
         return 256
     return 512
