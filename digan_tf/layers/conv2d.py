@@ -46,8 +46,10 @@ MATMUL_GRADIENT_MIN_MACS = 100_000_000
 # that path's custom gradient). On 256-bit units its forward and input
 # gradient ran 1.1x (AMD Zen 3) and 1.2-1.3x (Zen 4) as fast as oneDNN's at
 # 16x16 outputs of 512 channels (604 M), 1.2-1.7x at larger layers, and
-# 0.6-0.8x at 8x8 (151 M). On Zen 5's 512-bit units 1.04-1.34x at 2.4 G
-# and up, but at 604 M the forward ran 0.6x (the input gradient 1.2x).
+# 0.6-0.8x at 8x8 (151 M). On Zen 5's 512-bit units 1.1-1.6x at 512
+# channels of 2.4-9.7 G, 0.8-1.3x at 256 channels, 0.6-1.7x at 604 M in
+# two runs, 0.3-0.6x at 151 M; its R=64 phases, timed alternately, ran
+# 7-10% faster from 1 G and 3-5% from 300 M (docs/design.md section 12).
 WINOGRAD_MIN_MACS = {256: 300_000_000, 512: 1_000_000_000}
 
 
