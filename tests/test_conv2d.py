@@ -215,10 +215,10 @@ def test_large_layers_convolve_by_winograd_by_the_cpus_vector_width(
     input gradient (one batched matmul each), from 300 M multiply-adds per
     sample on CPUs whose vector units are 256 bits wide (AMD Zen 3 and Zen
     4: 1.1-1.3x as fast as oneDNN at 16x16 outputs of 512 channels, 604 M)
-    and from 1 G on AMD's 512-bit ones (Zen 5: 0.6x at 604 M, 1.04-1.34x
-    at 2.4 G). Not on Intel's AVX-512 Xeons or unknown CPUs; never at 8x8
-    outputs (151 M), strided, 1x1 or bfloat16 layers, or inputs of
-    unknown size."""
+    and from 1 G on AMD's 512-bit ones (Zen 5: 0.6-1.7x between runs at
+    604 M, 0.8-1.6x at 2.4 G and up). Not on Intel's AVX-512 Xeons or
+    unknown CPUs; never at 8x8 outputs (151 M), strided, 1x1 or bfloat16
+    layers, or inputs of unknown size."""
     monkeypatch.setattr(conv2d.cpu_info, "vector_unit_bits",
                         lambda: vector_bits)
     monkeypatch.setattr(conv2d.cpu_info, "vendor", lambda: vendor)
