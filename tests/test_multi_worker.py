@@ -65,12 +65,17 @@ def _log(process):
     return process.log_path.read_text()
 
 
+def _log_tail(process):
+    """The end of a worker's log, for an assertion's message."""
+    return _log(process)[-3000:]
+
+
 def _logs(processes):
     """The ends of the workers' logs as one string, for an assertion's
     message: pytest cuts a list's repr to a few hundred characters, which
     hid why both workers of a CI run exited 1 instead of saving."""
     return "\n--- the next worker ---\n".join(
-        _log(process)[-3000:] for process in processes)
+        _log_tail(process) for process in processes)
 
 
 def _wait(process, timeout):
@@ -79,7 +84,7 @@ def _wait(process, timeout):
         return process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         pytest.fail(f"still running after {timeout} s:\n"
-                    f"{_log(process)[-3000:]}")
+                    f"{_log_tail(process)}")
 
 
 def _wait_for(condition, processes, timeout, what):
@@ -87,7 +92,7 @@ def _wait_for(condition, processes, timeout, what):
     while not condition():
         for process in processes:
             assert process.poll() is None, (
-                f"exited while waiting for {what}:\n{_log(process)[-3000:]}")
+                f"exited while waiting for {what}:\n{_log_tail(process)}")
         assert time.monotonic() < deadline, f"no {what} in {timeout} s"
         time.sleep(0.2)
 
@@ -110,7 +115,7 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(
     with _processes(commands + [command("single")], tmp_path / "runs",
                     tf_configs + [None]) as processes:
         for process in processes:
-            assert _wait(process, 400) == 0, _log(process)[-3000:]
+            assert _wait(process, 400) == 0, _log_tail(process)
     worker0, worker1, single = (
         np.load(tmp_path / f"{name}.npz")
         for name in ("worker0", "worker1", "single"))
@@ -179,7 +184,7 @@ def test_lost_worker_stops_the_job_and_a_restart_resumes_until_sigterm(
     resumed = (f"Resumed from {latest}: step {step}, images seen "
                f"{4 * step}, D optimizer iterations {d_iterations}")
     for process in processes:
-        assert resumed in _log(process), _log(process)[-3000:]
+        assert resumed in _log(process), _log_tail(process)
     assert codes == [distribution.PREEMPTED_EXIT_CODE] * WORKERS, _logs(
         processes)
     final = tf.train.latest_checkpoint(str(checkpoints))
