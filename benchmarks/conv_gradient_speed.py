@@ -2,11 +2,11 @@
 """Speed of a convolution's forward pass, its input gradient and its kernel
 gradient, TensorFlow's (oneDNN's Conv2DBackpropFilter on CPUs) against
 `digan_tf.layers.conv2d.filter_gradient` (k*k matmuls, in each of its two
-layouts, channels-last and channels-first), and at stride 1 the forward
-and input gradient by Winograd's F(2x2, 3x3) (`digan_tf.layers.winograd`;
-its GFLOP/s count the direct convolution's multiply-adds), at the
-discriminators' largest layer shapes. Prints GFLOP/s and writes them to
---output (JSON); asserts nothing.
+layouts, channels-last and channels-first), and at stride 1 all three by
+Winograd's F(2x2, 3x3) (`digan_tf.layers.winograd`; its GFLOP/s count the
+direct convolution's multiply-adds), at the discriminators' largest layer
+shapes. Prints GFLOP/s and writes them to --output (JSON); asserts
+nothing.
 
   python benchmarks/conv_gradient_speed.py [--repeats=3]
 """
@@ -91,6 +91,8 @@ def main():
                 x, w)
             candidates["input gradient, Winograd"] = (
                 lambda: winograd.input_gradient_3x3(w, dy))
+            candidates["kernel gradient, Winograd"] = (
+                lambda: winograd.filter_gradient_3x3(x, dy))
         gflop = 2 * batch * out * out * c_in * c_out * k * k / 1e9
         layer = dict(batch=batch, input_size=size, channels_in=c_in,
                      channels_out=c_out, kernel=k, stride=stride,

@@ -18,8 +18,9 @@ counts from the input's size, which for a padded input overstates the
 count (by 6% for a 3x3 layer at 64x64).
 
 Where layers convolve by Winograd's F(2x2, 3x3) (`digan_tf.layers.winograd`,
-on AVX2 CPUs) a graph runs fewer multiply-adds than the model's (16 per
-2x2 output tile and channel pair where the direct convolution does 36):
+on AMD CPUs: `conv2d.winograd_min_macs`) a graph runs fewer multiply-adds
+than the model's (16 per 2x2 output tile and channel pair where the direct
+convolution does 36):
 `executed_gflop` counts what runs, `model_gflop` the model's work, which
 the floors are, counted on the graph traced with direct convolutions.
 """

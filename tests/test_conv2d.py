@@ -33,6 +33,13 @@ def matmuls_at_stride_1(monkeypatch):
 
 
 @pytest.fixture
+def direct_convolutions(monkeypatch):
+    """No layer convolves by Winograd, whose kernel gradient takes the
+    place of the taps' matmuls, whichever this CPU would pick."""
+    monkeypatch.setattr(conv2d, "winograd_min_macs", lambda: None)
+
+
+@pytest.fixture
 def matmul_gradients(matmuls_at_stride_1, monkeypatch):
     """Every layer takes the matmul kernel gradient, small or not, on any
     CPU (the layers of these tests are small)."""
@@ -145,7 +152,8 @@ def _kernel_gradient_ops(shape, kernel_shape, stride=1, dtype=tf.float32):
     return [op.type for op in graph.get_operations()]
 
 
-def test_small_layers_keep_tensorflows_kernel_gradient(matmuls_at_stride_1):
+def test_small_layers_keep_tensorflows_kernel_gradient(matmuls_at_stride_1,
+                                                      direct_convolutions):
     """The CPU demo's layers (38 M multiply-adds per sample at most) train
     faster with TensorFlow's kernel gradient; the paper's large ones use
     the matmuls."""
@@ -162,7 +170,8 @@ def test_strided_layers_take_the_matmuls_too():
     assert "Conv2DBackpropFilter" not in strided and "MatMul" in strided
 
 
-def test_amx_cpus_keep_onednns_kernel_gradient_at_stride_1(monkeypatch):
+def test_amx_cpus_keep_onednns_kernel_gradient_at_stride_1(
+        monkeypatch, direct_convolutions):
     """On an Intel Xeon with AMX oneDNN's stride-1 kernel gradient is as
     fast as the matmuls (docs/benchmarks/conv_gradient_speed_intel_amx.json);
     its strided one is not. The choice reads the CPU's flags."""
@@ -185,7 +194,8 @@ def test_amx_cpus_keep_onednns_kernel_gradient_at_stride_1(monkeypatch):
     ({"avx2", "fma", "avx512f"}, False),
     (set(), False)])
 def test_avx2_cpus_multiply_channels_first_taps(monkeypatch, flags,
-                                                channels_first):
+                                                channels_first,
+                                                direct_convolutions):
     """On AVX2 CPUs without AVX-512 the taps multiply [C, positions]
     operands, A B^T (1.3-1.6x as fast on AMD Zen 3 at 512 channels); AVX-512
     CPUs, and CPUs whose flags are unknown, keep the channels-last A^T B they
@@ -202,32 +212,36 @@ def test_avx2_cpus_multiply_channels_first_taps(monkeypatch, flags,
     assert len(one_tap) == 1 and one_tap[0].get_attr("transpose_a")
 
 
-@pytest.mark.parametrize("vector_bits,vendor,winograd_layers", [
-    (256, "AuthenticAMD", [(66, 256), (18, 512)]),
-    (256, "GenuineIntel", [(66, 256), (18, 512)]),
-    (512, "AuthenticAMD", [(66, 256)]),
-    (512, "GenuineIntel", []),
-    (None, "AuthenticAMD", [])])
+@pytest.mark.parametrize("vector_bits,vendor,forward_layers,kernel_layers", [
+    (256, "AuthenticAMD", [(66, 256), (18, 512)], [(66, 256), (18, 512)]),
+    (256, "GenuineIntel", [(66, 256), (18, 512)], [(66, 256), (18, 512)]),
+    (512, "AuthenticAMD", [(66, 256)], [(66, 256), (18, 512)]),
+    (512, "GenuineIntel", [], []),
+    (None, "AuthenticAMD", [], [])])
 def test_large_layers_convolve_by_winograd_by_the_cpus_vector_width(
         monkeypatch, matmuls_at_stride_1, vector_bits, vendor,
-        winograd_layers):
+        forward_layers, kernel_layers):
     """A float32 stride-1 3x3 layer convolves by Winograd, forward and
     input gradient (one batched matmul each), from 300 M multiply-adds per
     sample on CPUs whose vector units are 256 bits wide (AMD Zen 3 and Zen
     4: 1.1-1.3x as fast as oneDNN at 16x16 outputs of 512 channels, 604 M)
     and from 1 G on AMD's 512-bit ones (Zen 5: 0.6-1.7x between runs at
-    604 M, 0.8-1.6x at 2.4 G and up). Not on Intel's AVX-512 Xeons or
-    unknown CPUs; never at 8x8 outputs (151 M), strided, 1x1 or bfloat16
-    layers, or inputs of unknown size."""
+    604 M, 0.8-1.6x at 2.4 G and up). Its kernel gradient (one more batched
+    matmul, in place of nine taps) runs by Winograd from 300 M on both
+    (Zen 5: 1.1-1.3x as fast as the taps at 604 M). Not on Intel's AVX-512
+    Xeons or unknown CPUs; never at 8x8 outputs (151 M), strided, 1x1 or
+    bfloat16 layers, or inputs of unknown size."""
     monkeypatch.setattr(conv2d.cpu_info, "vector_unit_bits",
                         lambda: vector_bits)
     monkeypatch.setattr(conv2d.cpu_info, "vendor", lambda: vendor)
     for size, channels in [(66, 256), (18, 512)]:
         ops = _kernel_gradient_ops((1, size, size, channels),
                                    (3, 3, channels, channels))
-        winograd = (size, channels) in winograd_layers
-        assert ops.count("BatchMatMulV2") == (2 if winograd else 0), size
-        assert ("Conv2D" in ops) != winograd, size
+        forward = (size, channels) in forward_layers
+        kernel = (size, channels) in kernel_layers
+        assert ops.count("BatchMatMulV2") == 2 * forward + kernel, size
+        assert ("Conv2D" in ops) != forward, size
+        assert ops.count("MatMul") == (0 if kernel else 9), size
     for shape, kernel_shape, stride, dtype in [
             ((1, 10, 10, 512), (3, 3, 512, 512), 1, tf.float32),
             ((1, 129, 129, 256), (3, 3, 256, 512), 2, tf.float32),

@@ -65,8 +65,8 @@ def test_the_model_count_is_the_direct_convolutions_where_winograd_runs(
 
     forward = 2 * 2 * 8 * 8 * 9 * 3 * 4 / 1e9
     # The input gradient is the padded output gradient's convolution, a
-    # 10x10 output; the kernel gradient the taps.
-    winograd_run = (forward + forward * 100 / 64) * 16 / 36 + forward
+    # 10x10 output; the kernel gradient sums the forward's 8x8 outputs.
+    winograd_run = (forward + forward * 100 / 64 + forward) * 16 / 36
     assert abs(graph_flops.executed_gflop(tf.function(step))
                - winograd_run) < 1e-15
     assert abs(graph_flops.model_gflop(tf.function(step))

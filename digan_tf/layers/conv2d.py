@@ -52,6 +52,14 @@ MATMUL_GRADIENT_MIN_MACS = 100_000_000
 # 7-10% faster from 1 G and 3-5% from 300 M (docs/design.md section 12).
 WINOGRAD_MIN_MACS = {256: 300_000_000, 512: 1_000_000_000}
 
+# Multiply-adds per sample from which such a layer's kernel gradient, first
+# and second order, runs as Winograd's too (`winograd.filter_gradient_3x3`)
+# on CPUs that take Winograd at all, where the forward's threshold is
+# higher. On Zen 5 it ran 1.1-1.3x as fast as the k*k matmuls at 16x16
+# outputs of 512 channels (604 M), 1.3-1.7x at 2.4-9.7 G, and 0.6-1.0x at
+# 151 M (docs/design.md section 12).
+WINOGRAD_KERNEL_GRADIENT_MIN_MACS = 300_000_000
+
 
 @functools.cache
 def _on_cpu_only():
@@ -136,20 +144,25 @@ def direct_convolutions():
         _direct_only = before
 
 
-def _winograd_pays(inputs, kernel, stride):
+def _winograd_pays(inputs, kernel, stride, kernel_gradient=False):
     """Whether this layer's forward convolution and input gradient (and
     R1's convolutions of them) run as `winograd.conv2d_3x3`: float32
     stride-1 3x3 layers of at least `winograd_min_macs` multiply-adds per
     sample, of static height and width (its tiles are laid out at trace
-    time). Called only where `_matmul_gradient_pays`, so on CPU-only
-    machines."""
+    time); with `kernel_gradient`, whether its kernel gradient runs as
+    `winograd.filter_gradient_3x3`, from the lower of that and
+    WINOGRAD_KERNEL_GRADIENT_MIN_MACS. Called only where
+    `_matmul_gradient_pays`, so on CPU-only machines."""
     if (stride != 1 or kernel.shape[0] != 3 or inputs.dtype != tf.float32
             or None in inputs.shape[1:3] or _direct_only):
         return False
     min_macs = winograd_min_macs()
-    return min_macs is not None and (
-        _multiply_adds_per_sample(*inputs.shape[1:3], kernel, stride)
-        >= min_macs)
+    if min_macs is None:
+        return False
+    if kernel_gradient:
+        min_macs = min(min_macs, WINOGRAD_KERNEL_GRADIENT_MIN_MACS)
+    return (_multiply_adds_per_sample(*inputs.shape[1:3], kernel, stride)
+            >= min_macs)
 
 
 def _phase_images(inputs, stride, channels_first):
@@ -218,6 +231,15 @@ def filter_gradient(inputs, output_gradient, kernel_size, stride,
                                        c_out))
 
 
+def _kernel_gradient(inputs, output_gradient, kernel_size, stride,
+                     by_winograd):
+    """The kernel gradient, by `winograd.filter_gradient_3x3` or
+    `filter_gradient`."""
+    if by_winograd:
+        return winograd.filter_gradient_3x3(inputs, output_gradient)
+    return filter_gradient(inputs, output_gradient, kernel_size, stride)
+
+
 def _convolution(inputs, kernel, stride, by_winograd):
     """The VALID convolution, by `winograd.conv2d_3x3` or TensorFlow's."""
     if by_winograd:
@@ -226,17 +248,18 @@ def _convolution(inputs, kernel, stride, by_winograd):
 
 
 def _input_gradient(input_shape, kernel, output_gradient, stride,
-                    by_winograd):
+                    by_winograd, kernel_gradient_by_winograd):
     """The convolution's input gradient (TensorFlow's kernel, as fast as
     the forward, or Winograd's), differentiable again with the kernel part as
-    `filter_gradient`: R1 differentiates it w.r.t. the kernel, where
+    `_kernel_gradient`: R1 differentiates it w.r.t. the kernel, where
     TensorFlow's registered gradient is Conv2DBackpropFilter again."""
 
     @named_custom_gradient
     def input_gradient(kernel, output_gradient):
         def gradient(upstream):
-            return (filter_gradient(upstream, output_gradient,
-                                    kernel.shape[0], stride),
+            return (_kernel_gradient(upstream, output_gradient,
+                                     kernel.shape[0], stride,
+                                     kernel_gradient_by_winograd),
                     _convolution(upstream, kernel, stride, by_winograd))
 
         if by_winograd:
@@ -260,14 +283,18 @@ def conv2d_valid(inputs, kernel, stride=1):
     if not _matmul_gradient_pays(inputs, kernel, stride):
         return tf.nn.conv2d(inputs, kernel, stride, "VALID")
     by_winograd = _winograd_pays(inputs, kernel, stride)
+    kernel_gradient_by_winograd = _winograd_pays(inputs, kernel, stride,
+                                                 kernel_gradient=True)
 
     @named_custom_gradient
     def convolution(inputs, kernel):
         def gradient(output_gradient):
             return (_input_gradient(tf.shape(inputs), kernel,
-                                    output_gradient, stride, by_winograd),
-                    filter_gradient(inputs, output_gradient, kernel.shape[0],
-                                    stride))
+                                    output_gradient, stride, by_winograd,
+                                    kernel_gradient_by_winograd),
+                    _kernel_gradient(inputs, output_gradient,
+                                     kernel.shape[0], stride,
+                                     kernel_gradient_by_winograd))
 
         return _convolution(inputs, kernel, stride, by_winograd), gradient
 

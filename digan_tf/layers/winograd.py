@@ -76,15 +76,45 @@ def _output_tiles(products):
         products.shape[5]))
 
 
+def _transform_output_gradient_rows(rows):
+    """A applied along one axis to the two rows (or columns) of each
+    tile's output gradient, the adjoint of `_transform_output_rows`:
+    [y0, y0 + y1, y0 - y1, -y1]."""
+    y0, y1 = rows
+    return [y0, y0 + y1, y0 - y1, -y1]
+
+
+@tf.function(jit_compile=True)
+def _output_gradient_tiles(output_gradient):
+    """[16, B * th * tw, C]: A y A^T of every 2x2 tile y of
+    `output_gradient` [B, 2 th, 2 tw, C], the gradient of `_output_tiles`'
+    products, in the order of `_input_tiles`."""
+    rows = _transform_output_gradient_rows(
+        [output_gradient[:, k::2] for k in range(2)])
+    tiles = []
+    for row in rows:
+        tiles += _transform_output_gradient_rows(
+            [row[:, :, k::2] for k in range(2)])
+    return tf.reshape(tf.stack(tiles), (16, -1, output_gradient.shape[3]))
+
+
+def _even_output(inputs):
+    """`inputs` [B, H, W, C] zero-padded at the bottom and right so that a
+    VALID 3x3 convolution's output has even height and width, and that
+    output's height and width before the padding."""
+    height, width = inputs.shape[1] - 2, inputs.shape[2] - 2
+    if height % 2 or width % 2:
+        inputs = tf.pad(inputs, [[0, 0], [0, height % 2], [0, width % 2],
+                                 [0, 0]])
+    return inputs, height, width
+
+
 def conv2d_3x3(inputs, kernel):
     """`tf.nn.conv2d(inputs, kernel, 1, "VALID")` for a 3x3 `kernel` [3,
     3, C_in, C_out] and `inputs` [B, H, W, C_in] of static H and W. An odd
     output size is computed one row or column larger, on a zero-padded
     input, and cut."""
-    height, width = inputs.shape[1] - 2, inputs.shape[2] - 2
-    if height % 2 or width % 2:
-        inputs = tf.pad(inputs, [[0, 0], [0, height % 2], [0, width % 2],
-                                 [0, 0]])
+    inputs, height, width = _even_output(inputs)
     products = tf.matmul(_input_tiles(inputs), _kernel_tiles(kernel))
     outputs = _output_tiles(tf.reshape(products, (
         4, 4, -1, (height + 1) // 2, (width + 1) // 2, kernel.shape[3])))
@@ -101,3 +131,25 @@ def input_gradient_3x3(kernel, output_gradient):
     return conv2d_3x3(
         tf.pad(output_gradient, [[0, 0], [2, 2], [2, 2], [0, 0]]),
         tf.transpose(tf.reverse(kernel, [0, 1]), (0, 1, 3, 2)))
+
+
+def filter_gradient_3x3(inputs, output_gradient):
+    """The kernel gradient [3, 3, C_in, C_out] of a stride-1 VALID 3x3
+    convolution of `inputs` [B, H, W, C_in] (static H and W) given its
+    `output_gradient` [B, H - 2, W - 2, C_out], by Winograd too: the
+    transformed input tiles times the output gradient's tiles transformed
+    by the adjoint of the output transform (A y A^T), summed over tiles
+    by 16 matmuls of C_in x C_out, then G^T . G back to 3x3. 16
+    multiply-adds per tile and channel pair where the k*k matmuls of
+    `conv2d.filter_gradient` do 36. An odd output size is padded with a
+    zero gradient, as `conv2d_3x3` pads its input."""
+    inputs, height, width = _even_output(inputs)
+    if height % 2 or width % 2:
+        output_gradient = tf.pad(output_gradient, [
+            [0, 0], [0, height % 2], [0, width % 2], [0, 0]])
+    products = tf.matmul(_input_tiles(inputs),
+                         _output_gradient_tiles(output_gradient),
+                         transpose_a=True)
+    transform = tf.constant(_KERNEL_TRANSFORM, products.dtype)
+    return tf.einsum("ai,abco,bj->ijco", transform, tf.reshape(
+        products, (4, 4) + tuple(products.shape[1:])), transform)
