@@ -22,7 +22,9 @@ On AVX2 CPUs without AVX-512 the matmuls multiply channels-first operands
 (`channels_first_taps_are_fast`): a D step at R=64 took 9% less on AMD
 Zen 3. There, and on Zen 4 and Zen 5, large stride-1 3x3 layers also
 convolve by Winograd (`winograd_min_macs`, `layers/winograd.py`), forward
-and input gradient: an R=64 iteration took 12%, 10% and 7-9% less.
+and input gradient: an R=64 iteration took 12%, 10% and 7-9% less; and
+their kernel gradient is Winograd's too
+(`WINOGRAD_KERNEL_GRADIENT_MIN_MACS`): 5-7% less again on Zen 5.
 """
 
 import contextlib
@@ -278,8 +280,8 @@ def conv2d_valid(inputs, kernel, stride=1):
     `kernel` [k, k, C_in, C_out]. On CPU-only machines, for layers of at
     least MATMUL_GRADIENT_MIN_MACS multiply-adds per sample, its kernel
     gradient, first and second order, is `filter_gradient`, and where
-    `_winograd_pays` its convolutions are Winograd's (the same values, up
-    to float rounding)."""
+    `_winograd_pays` its convolutions, and from a lower size its kernel
+    gradient, are Winograd's (the same values, up to float rounding)."""
     if not _matmul_gradient_pays(inputs, kernel, stride):
         return tf.nn.conv2d(inputs, kernel, stride, "VALID")
     by_winograd = _winograd_pays(inputs, kernel, stride)

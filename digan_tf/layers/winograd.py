@@ -12,7 +12,12 @@ convolutions run at 75-88% of the matmul peak, forward and input gradient
 ran 1.3-1.7x as fast as oneDNN's at the discriminators' 32x32 to 128x128
 layers, 1.1x at 16x16, and slower at 8x8; on an AMD Zen 4 (AVX-512 on
 256-bit units), where they run at about the peak, 1.2-1.5x, 1.2-1.3x and
-slower (`benchmarks/conv_gradient_speed.py`).
+slower (`benchmarks/conv_gradient_speed.py`). The kernel gradient
+multiplies the same input tiles by the output gradient's tiles under the
+adjoint of the output transform, 16 products per tile where the k*k
+matmuls of `conv2d.filter_gradient` do 36: on an AMD Zen 5, 1.1-1.3x as
+fast as those at 16x16 outputs of 512 channels and 1.3-1.7x at larger
+layers.
 
 The values are the direct convolution's up to float rounding, a few 1e-6
 of the output's scale in float32 (the input transform adds up to 4 terms
