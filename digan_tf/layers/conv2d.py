@@ -58,7 +58,7 @@ WINOGRAD_MIN_MACS = {256: 300_000_000, 512: 1_000_000_000}
 # and second order, runs as Winograd's too (`winograd.filter_gradient_3x3`)
 # on CPUs that take Winograd at all, where the forward's threshold is
 # higher. On Zen 5 it ran 1.1-1.3x as fast as the k*k matmuls at 16x16
-# outputs of 512 channels (604 M), 1.3-1.7x at 2.4-9.7 G, and 0.6-1.0x at
+# outputs of 512 channels (604 M), 1.2-1.7x at 2.4-9.7 G, and 0.6-1.0x at
 # 151 M (docs/design.md section 12).
 WINOGRAD_KERNEL_GRADIENT_MIN_MACS = 300_000_000
 

@@ -16,7 +16,7 @@ slower (`benchmarks/conv_gradient_speed.py`). The kernel gradient
 multiplies the same input tiles by the output gradient's tiles under the
 adjoint of the output transform, 16 products per tile where the k*k
 matmuls of `conv2d.filter_gradient` do 36: on an AMD Zen 5, 1.1-1.3x as
-fast as those at 16x16 outputs of 512 channels and 1.3-1.7x at larger
+fast as those at 16x16 outputs of 512 channels and 1.2-1.7x at larger
 layers.
 
 The values are the direct convolution's up to float rounding, a few 1e-6
