@@ -33,10 +33,12 @@ def matmuls_at_stride_1(monkeypatch):
 
 
 @pytest.fixture
-def direct_convolutions(monkeypatch):
-    """No layer convolves by Winograd, whose kernel gradient takes the
-    place of the taps' matmuls, whichever this CPU would pick."""
-    monkeypatch.setattr(conv2d, "winograd_min_macs", lambda: None)
+def direct_convolutions():
+    """No layer traced in the test convolves by Winograd, whose kernel
+    gradient takes the place of the taps' matmuls, whichever this CPU
+    would pick."""
+    with conv2d.direct_convolutions():
+        yield
 
 
 @pytest.fixture

@@ -33,19 +33,27 @@ def _transform_input_rows(rows):
     return [d0 - d2, d1 + d2, d2 - d1, d1 - d3]
 
 
+def _transformed_tiles(images, transform_rows, size):
+    """[16, B * th * tw, C]: `transform_rows` (`size` rows or columns in,
+    four out) applied along the height, then the width, of every `size` x
+    `size` tile, at steps of 2, of `images` [B, H, W, C]; position (i, j)
+    of the 4x4 result at index 4 i + j."""
+    tiles_high = (images.shape[1] - size) // 2 + 1
+    tiles_wide = (images.shape[2] - size) // 2 + 1
+    rows = transform_rows(
+        [images[:, k:k + 2 * tiles_high:2] for k in range(size)])
+    tiles = []
+    for row in rows:
+        tiles += transform_rows(
+            [row[:, :, k:k + 2 * tiles_wide:2] for k in range(size)])
+    return tf.reshape(tf.stack(tiles), (16, -1, images.shape[3]))
+
+
 @tf.function(jit_compile=True)
 def _input_tiles(inputs):
     """[16, B * th * tw, C]: B^T d B of every 4x4 tile d (at steps of 2) of
-    `inputs` [B, 2 th + 2, 2 tw + 2, C], position (i, j) of the 4x4 result
-    at index 4 i + j."""
-    height, width = inputs.shape[1] - 2, inputs.shape[2] - 2
-    rows = _transform_input_rows(
-        [inputs[:, k:k + height:2] for k in range(4)])
-    tiles = []
-    for row in rows:
-        tiles += _transform_input_rows(
-            [row[:, :, k:k + width:2] for k in range(4)])
-    return tf.reshape(tf.stack(tiles), (16, -1, inputs.shape[3]))
+    `inputs` [B, 2 th + 2, 2 tw + 2, C]."""
+    return _transformed_tiles(inputs, _transform_input_rows, 4)
 
 
 def _transform_kernel_rows(rows):
@@ -121,13 +129,16 @@ def _output_gradient_tiles(output_gradient):
     """[16, B * th * tw, C]: A y A^T of every 2x2 tile y of
     `output_gradient` [B, 2 th, 2 tw, C], the gradient of `_output_tiles`'
     products, in the order of `_input_tiles`."""
-    rows = _transform_output_gradient_rows(
-        [output_gradient[:, k::2] for k in range(2)])
-    tiles = []
-    for row in rows:
-        tiles += _transform_output_gradient_rows(
-            [row[:, :, k::2] for k in range(2)])
-    return tf.reshape(tf.stack(tiles), (16, -1, output_gradient.shape[3]))
+    return _transformed_tiles(output_gradient,
+                              _transform_output_gradient_rows, 2)
+
+
+def _pad_bottom_right(images, rows, columns):
+    """`images` [B, H, W, C] with `rows` and `columns` of zeros added at
+    the bottom and right."""
+    if rows or columns:
+        return tf.pad(images, [[0, 0], [0, rows], [0, columns], [0, 0]])
+    return images
 
 
 def _even_output(inputs):
@@ -135,10 +146,7 @@ def _even_output(inputs):
     VALID 3x3 convolution's output has even height and width, and that
     output's height and width before the padding."""
     height, width = inputs.shape[1] - 2, inputs.shape[2] - 2
-    if height % 2 or width % 2:
-        inputs = tf.pad(inputs, [[0, 0], [0, height % 2], [0, width % 2],
-                                 [0, 0]])
-    return inputs, height, width
+    return _pad_bottom_right(inputs, height % 2, width % 2), height, width
 
 
 def conv2d_3x3(inputs, kernel):
@@ -177,9 +185,8 @@ def filter_gradient_3x3(inputs, output_gradient):
     `conv2d.filter_gradient` do 36. An odd output size is padded with a
     zero gradient, as `conv2d_3x3` pads its input."""
     inputs, height, width = _even_output(inputs)
-    if height % 2 or width % 2:
-        output_gradient = tf.pad(output_gradient, [
-            [0, 0], [0, height % 2], [0, width % 2], [0, 0]])
+    output_gradient = _pad_bottom_right(output_gradient, height % 2,
+                                        width % 2)
     return _kernel_gradient_from_tiles(tf.matmul(
         _input_tiles(inputs), _output_gradient_tiles(output_gradient),
         transpose_a=True))
